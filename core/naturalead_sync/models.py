@@ -1,0 +1,119 @@
+"""The domain models every part of naturalead-sync speaks: source records, windows and leads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["LIMITS", "Lead", "LeadLimits", "SourceRecord", "Window"]
+
+
+@dataclass(frozen=True, slots=True)
+class LeadLimits:
+    """Local size limits checked before a lead is sent.
+
+    The public API documents none of them; these are conservative choices so that an oversized
+    value is caught with a clear reason here instead of failing a whole batch there.
+    """
+
+    lead_id: int = 255
+    name: int = 255
+    email: int = 254
+    custom_fields: int = 100
+    custom_field_key: int = 100
+    custom_field_value: int = 10_000
+    tags: int = 50
+    tag: int = 100
+
+
+LIMITS = LeadLimits()
+
+
+class Lead(BaseModel):
+    """One lead as the Naturalead sync API receives it.
+
+    ``lead_id`` is the source system's own id (plus the connection's optional prefix); it is the
+    upsert key, so it must be stable and never empty. ``phone`` is E.164 once validated.
+    ``customFields`` values are strings, the API's documented "key-value string map".
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
+
+    lead_id: str = Field(min_length=1, max_length=LIMITS.lead_id)
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    custom_fields: dict[str, str] = Field(default_factory=dict, alias="customFields")
+    tags: list[str] = Field(default_factory=list)
+
+    @field_validator("lead_id")
+    @classmethod
+    def _lead_id_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("lead_id must not be blank")
+        return value
+
+    def payload(self, *, send_empty: bool = False) -> dict[str, Any]:
+        """The JSON object sent for this lead.
+
+        With ``send_empty`` false (the default policy), empty values are left out so that the
+        API keeps what it has; with it true, they are sent as empty strings and lists.
+        """
+        body: dict[str, Any] = {"lead_id": self.lead_id}
+        for key in ("name", "phone", "email"):
+            value = getattr(self, key)
+            if value:
+                body[key] = value
+            elif send_empty:
+                body[key] = ""
+        if self.custom_fields or send_empty:
+            body["customFields"] = dict(self.custom_fields)
+        if self.tags or send_empty:
+            body["tags"] = list(self.tags)
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """One record as a connector read it from the source system.
+
+    ``id`` is the native id (it becomes ``lead_id``), ``modified_at`` the source's own
+    modification time (timezone-aware), ``fields`` the raw values the mapping reads.
+    """
+
+    id: str
+    modified_at: datetime
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            raise ValueError("SourceRecord.id must not be empty")
+        if self.modified_at.tzinfo is None:
+            raise ValueError(
+                f"SourceRecord {self.id!r}: modified_at must be timezone-aware "
+                "(use datetime(..., tzinfo=UTC))"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The frozen time window of one run: ``start <= modified_at < end``.
+
+    ``start`` is None on a first (or full-refresh) run: everything up to ``end``. ``end`` is
+    fixed when the run starts (now minus the settle time) and never moves during the run.
+    """
+
+    start: datetime | None
+    end: datetime
+
+    def __contains__(self, moment: datetime) -> bool:
+        return (self.start is None or moment >= self.start) and moment < self.end
+
+    @staticmethod
+    def utcnow() -> datetime:
+        """The current time, timezone-aware in UTC."""
+        return datetime.now(UTC)
