@@ -94,8 +94,9 @@ def get_connectors(pm: pluggy.PluginManager) -> dict[str, ConnectorInfo]:
     for impl in pm.hook.register_connectors.get_hookimpls():
         distribution, version = _distribution_of(pm, impl.plugin)
 
-        def register(cls: type[Connector], distribution: str = distribution,
-                     version: str = version) -> None:
+        def register(
+            cls: type[Connector], distribution: str = distribution, version: str = version
+        ) -> None:
             if not (isinstance(cls, type) and issubclass(cls, Connector)):
                 raise ConfigError(
                     f"{distribution} registered {cls!r}, which is not a Connector subclass"

@@ -1,0 +1,209 @@
+"""Core benchmarks: pacing against the physical limit, CPU per lead, peak memory, re-runs.
+
+Run by hand (figures go in benchmarks/README.md and benchmarks/results/):
+
+    uv run python benchmarks/bench_core.py all
+    uv run python benchmarks/bench_core.py throughput --n 20000 --window 10
+    uv run python benchmarks/bench_core.py cpu --n 100000
+    uv run python benchmarks/bench_core.py rss --n 100000 --n 1000000
+
+throughput: N changed leads from a CSV into the in-process sandbox with the real limits scaled
+    in time (50 requests and 5,000 leads per ``--window`` seconds instead of 60). The theoretical
+    minimum is the moment the last request may start: (ceil(requests / 50) - 1) x window.
+    Also reports 429s and the requests an unchanged re-run sends.
+cpu: the engine with the network out of the way (a transport that accepts every batch at
+    once, limits lifted): process CPU seconds per lead, CSV parsing and state writes included.
+rss: peak resident memory of a child process syncing N leads the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from naturalead_sync.client import NaturaleadClient
+from naturalead_sync.config import Config, LimitsConfig, load_config
+from naturalead_sync.runner import Runtime, run
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def make_csv(path: Path, n: int) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["id", "first_name", "last_name", "phone", "email", "company", "updated_at"]
+        )
+        for i in range(n):
+            writer.writerow(
+                [
+                    i,
+                    f"First{i}",
+                    f"Last{i}",
+                    f"+1415{2000000 + i % 7999999:07d}",
+                    f"lead{i}@example.com",
+                    f"Company {i % 97}",
+                    "2026-01-01T00:00:00Z",
+                ]
+            )
+
+
+def make_config(folder: Path, window: float, requests: int = 50, leads: int = 5000) -> Config:
+    path = folder / "bench.toml"
+    path.write_text(f"""
+[destination]
+sandbox = "sandbox.db"
+[destination.limits]
+requests_per_window = {requests}
+leads_per_window = {leads}
+window = {window}
+[state]
+path = "state.db"
+[[connections]]
+name = "bench"
+connector = "custom"
+[connections.settings]
+path = "leads.csv"
+[connections.mapping]
+name = "{{first_name}} {{last_name}}"
+[connections.mapping.custom_fields]
+company = "company"
+""")
+    return load_config(path)
+
+
+def null_client(config: Config) -> NaturaleadClient:
+    """A client whose every batch is accepted at once: the network out of the way."""
+
+    def accept(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"errors": []})
+
+    return NaturaleadClient(
+        "http://null.invalid",
+        "nl_test_" + "0" * 64,
+        limits=LimitsConfig(requests_per_window=10**9, leads_per_window=10**12),
+        retry=config.destination.retry,
+        transport=httpx.MockTransport(accept),
+    )
+
+
+def throughput(n: int, window: float) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        make_csv(folder / "leads.csv", n)
+        config = make_config(folder, window)
+        started = time.monotonic()
+        report = run(Runtime(config)).connections[0]
+        wall = time.monotonic() - started
+        requests = math.ceil(n / 100)
+        minimum = (math.ceil(requests / 50) - 1) * window
+        rerun = run(Runtime(config)).connections[0]
+    return {
+        "benchmark": "throughput",
+        "leads": n,
+        "window_seconds": window,
+        "wall_seconds": round(wall, 3),
+        "theoretical_minimum_seconds": minimum,
+        "ratio": round(wall / minimum, 4) if minimum else None,
+        "upsert_requests": report.upsert_requests,
+        "http_429": report.rate_limited,
+        "retries": report.retries,
+        "status": report.status,
+        "rerun_requests": rerun.upsert_requests + rerun.delete_requests,
+    }
+
+
+def _null_run(n: int, folder: Path) -> tuple[float, float, Any]:
+    make_csv(folder / "leads.csv", n)
+    config = make_config(folder, 60.0)
+    cpu = time.process_time()
+    wall = time.monotonic()
+    report = run(Runtime(config, client_factory=null_client)).connections[0]
+    return time.process_time() - cpu, time.monotonic() - wall, report
+
+
+def cpu(n: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        seconds, wall, report = _null_run(n, Path(tmp))
+    return {
+        "benchmark": "cpu",
+        "leads": n,
+        "cpu_seconds": round(seconds, 3),
+        "wall_seconds": round(wall, 3),
+        "cpu_us_per_lead": round(seconds / n * 1e6, 2),
+        "status": report.status,
+        "created": report.created,
+    }
+
+
+def rss(n: int) -> dict[str, Any]:
+    output = subprocess.run(
+        [sys.executable, __file__, "_rss_child", "--n", str(n)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(output)
+
+
+def _rss_child(n: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        seconds, _, report = _null_run(n, folder)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "benchmark": "rss",
+                "leads": n,
+                "peak_rss_mb": round(peak_kb / 1024, 1),
+                "cpu_us_per_lead": round(seconds / n * 1e6, 2),
+                "status": report.status,
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("what", choices=["throughput", "cpu", "rss", "all", "_rss_child"])
+    parser.add_argument("--n", type=int, action="append", help="Leads (repeatable for rss).")
+    parser.add_argument("--window", type=float, default=10.0, help="Scaled window, seconds.")
+    args = parser.parse_args()
+    if args.what == "_rss_child":
+        _rss_child(args.n[0])
+        return
+    results = []
+    if args.what in ("throughput", "all"):
+        results += [throughput(n, args.window) for n in (args.n or [20_000])]
+    if args.what in ("cpu", "all"):
+        results += [cpu(n) for n in (args.n or [100_000])]
+    if args.what in ("rss", "all"):
+        results += [rss(n) for n in (args.n or [100_000, 1_000_000])]
+    machine = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    (RESULTS / f"core-{args.what}-{stamp}.json").write_text(
+        json.dumps({"machine": machine, "results": results}, indent=2) + "\n"
+    )
+    for result in results:
+        print(" ".join(f"{k}={v}" for k, v in result.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""``naturalead-sync check``: prove a config can run before it runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import NaturaleadSyncError
+from .runner import Runtime, build_connector
+
+__all__ = ["CheckResult", "check_all"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One line of the check: what was checked, whether it passed, and what to do."""
+
+    subject: str
+    ok: bool
+    message: str
+    warning: bool = False
+
+
+def _prefix_warnings(runtime: Runtime) -> list[CheckResult]:
+    unprefixed = [c.name for c in runtime.config.connections if not c.lead_id_prefix]
+    if len(runtime.config.connections) > 1 and len(unprefixed) > 1:
+        return [
+            CheckResult(
+                "connections",
+                True,
+                f"connections {', '.join(unprefixed)} send to one account without lead_id_prefix; "
+                "ids from different systems can collide and overwrite each other's leads. Set a "
+                'distinct lead_id_prefix on each (e.g. "hs_", "sf_")',
+                warning=True,
+            )
+        ]
+    return []
+
+
+def check_all(
+    runtime: Runtime, names: list[str] | None = None, *, destination: bool = True
+) -> list[CheckResult]:
+    """Check each selected connection's connector and the destination key and scopes."""
+    results = [CheckResult("config", True, "valid")]
+    results += _prefix_warnings(runtime)
+    connectors = runtime.connectors
+    for connection in runtime.select(names):
+        subject = f"connection {connection.name}"
+        try:
+            connector = build_connector(runtime.config, connection, connectors)
+            try:
+                warnings = connector.check()
+            finally:
+                connector.close()
+        except NaturaleadSyncError as exc:
+            results.append(CheckResult(subject, False, str(exc)))
+            continue
+        results.append(CheckResult(subject, True, f"connector {connection.connector} ready"))
+        results += [CheckResult(subject, True, w, warning=True) for w in warnings]
+    if destination:
+        client = runtime.client_factory(runtime.config)
+        try:
+            scopes = client.check()
+            results.append(
+                CheckResult("destination", True, f"key valid; scopes {', '.join(scopes)}")
+            )
+        except NaturaleadSyncError as exc:
+            results.append(CheckResult("destination", False, str(exc)))
+        finally:
+            client.close()
+    return results

@@ -1,0 +1,327 @@
+"""The config file: its model, loading, ``${VAR}`` secrets and error messages that name the key.
+
+A config file is TOML (or YAML with the ``yaml`` extra)::
+
+    [destination]
+    sandbox = ".naturalead-sync/sandbox.db"   # or: url = "https://api.naturalead.ai"
+    api_key = "${NATURALEAD_API_KEY}"
+
+    [state]
+    path = ".naturalead-sync/state.db"
+
+    [[connections]]
+    name = "signups"
+    connector = "custom"
+    [connections.settings]
+    path = "leads.csv"
+
+Any string value may reference environment variables as ``${NAME}``; a missing variable is an
+error naming the key and the variable. Relative paths are relative to the config file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .errors import ConfigError
+
+__all__ = [
+    "DEFAULT_URL",
+    "Config",
+    "ConnectionConfig",
+    "DestinationConfig",
+    "LimitsConfig",
+    "MappingConfig",
+    "RetryConfig",
+    "StateConfig",
+    "format_validation_error",
+    "load_config",
+]
+
+DEFAULT_URL = "https://api.naturalead.ai"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def _parse_duration(value: object) -> object:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f'{value!r} is not a duration; write e.g. 90, "90s", "5m", "2h"')
+        return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
+    return value
+
+
+#: A duration: seconds as a number, or a string such as ``"500ms"``, ``"90s"``, ``"5m"``, ``"1d"``.
+Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LimitsConfig(_Model):
+    """Client-side pacing: never more than these in any sliding window."""
+
+    requests_per_window: int = Field(50, ge=1, description="Sync requests (POST and DELETE).")
+    leads_per_window: int = Field(5000, ge=1, description="Leads and lead ids sent.")
+    window: Duration = Field(timedelta(seconds=60), description="Length of the sliding window.")
+    batch_size: int = Field(100, ge=1, le=100, description="Leads per request (API max 100).")
+
+    @field_validator("window")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("window must be positive")
+        return value
+
+
+class RetryConfig(_Model):
+    """Retries of 5xx answers, timeouts, dropped connections and 429s: bounded twice."""
+
+    max_attempts: int = Field(8, ge=1, description="Tries per request, the first included.")
+    max_elapsed: Duration = Field(
+        timedelta(minutes=10), description="Give up retrying one request after this long."
+    )
+    backoff_initial: Duration = Field(timedelta(seconds=1))
+    backoff_max: Duration = Field(timedelta(seconds=60))
+    timeout: Duration = Field(timedelta(seconds=30), description="Per-request timeout.")
+
+
+class DestinationConfig(_Model):
+    """Where leads go: the Naturalead API (``url``) or the embedded sandbox (``sandbox``)."""
+
+    url: str | None = Field(None, description="Naturalead API base URL.")
+    sandbox: str | None = Field(None, description="Path of the embedded sandbox database.")
+    api_key: SecretStr | None = Field(None, description='e.g. "${NATURALEAD_API_KEY}".')
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> DestinationConfig:
+        if self.url and self.sandbox:
+            raise ValueError("set either url or sandbox, not both")
+        if not self.url and not self.sandbox:
+            self.url = DEFAULT_URL
+        if self.url:
+            if not re.match(r"^https?://", self.url):
+                raise ValueError(f"url {self.url!r} must start with https:// (or http://)")
+            if self.api_key is None:
+                raise ValueError(
+                    'api_key is required with url; set api_key = "${NATURALEAD_API_KEY}" '
+                    "and export the variable"
+                )
+        return self
+
+
+class StateConfig(_Model):
+    """Where the sync state (cursors, ledger, failed leads, run history) lives."""
+
+    path: str = ".naturalead-sync/state.db"
+
+
+class MappingConfig(_Model):
+    """Per-connection overrides of the connector's default mapping.
+
+    Each value is an expression over the source record's fields: ``"email"`` reads a field,
+    ``"{first} {last}"`` is a template, ``"=VIP"`` is a constant. A field set here replaces the
+    connector's default for that field; ``custom_fields`` are added to (and override) the
+    connector's; ``tags`` replace the connector's tags when set.
+    """
+
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    custom_fields: dict[str, str] = Field(default_factory=dict)
+    tags: list[str] | None = None
+
+
+class ConnectionConfig(_Model):
+    """One source to sync: a connector, its settings, the mapping and the sync policy."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)
+    connector: str
+    enabled: bool = True
+    settings: dict[str, Any] = Field(default_factory=dict)
+    mapping: MappingConfig = Field(default_factory=MappingConfig)
+    source: str | None = Field(None, description="Batch-level source label; default connector.")
+    lead_id_prefix: str = Field("", max_length=32)
+    default_region: str | None = Field(
+        None, description="ISO country code for phones without +country, e.g. US, GB, DE."
+    )
+    invalid_phone: Literal["reject", "drop"] = "reject"
+    invalid_email: Literal["reject", "drop"] = "reject"
+    empty_values: Literal["omit", "send"] = "omit"
+    lookback: Duration = timedelta(minutes=5)
+    settle: Duration = timedelta(seconds=0)
+    mass_delete_share: float = Field(0.2, ge=0, le=1)
+    mass_delete_min: int = Field(10, ge=0, description="Deletes below this never trip the guard.")
+    reconcile_deletes: bool = False
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        import phonenumbers
+
+        region = value.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a phone region; use an ISO code such as US or DE")
+        return region
+
+
+class Config(_Model):
+    """A whole config file."""
+
+    destination: DestinationConfig = Field(
+        default_factory=lambda: DestinationConfig(sandbox=".naturalead-sync/sandbox.db")
+    )
+    state: StateConfig = Field(default_factory=StateConfig)
+    connections: list[ConnectionConfig] = Field(default_factory=list)
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    @field_validator("connections")
+    @classmethod
+    def _unique_names(cls, value: list[ConnectionConfig]) -> list[ConnectionConfig]:
+        seen: set[str] = set()
+        for connection in value:
+            if connection.name in seen:
+                raise ValueError(f"connection name {connection.name!r} is used twice")
+            seen.add(connection.name)
+        return value
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+    def connection(self, name: str) -> ConnectionConfig:
+        """The connection called ``name``, or a :class:`ConfigError` listing the names."""
+        for connection in self.connections:
+            if connection.name == name:
+                return connection
+        names = ", ".join(c.name for c in self.connections) or "(none)"
+        raise ConfigError(f"no connection named {name!r} in the config; known: {names}")
+
+
+def _interpolate(value: Any, path: str, environ: dict[str, str] | os._Environ[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, f"{path}.{k}" if path else k, environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, f"{path}[{i}]", environ) for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match[1]
+            if name not in environ:
+                raise ConfigError(
+                    f"{path}: environment variable {name} is not set; "
+                    f"export {name}=... before running (or remove the reference)"
+                )
+            return environ[name]
+
+        return _ENV_REF.sub(substitute, value)
+    return value
+
+
+def _location(loc: tuple[int | str, ...], data: Any) -> str:
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int):
+            name = (
+                node[item].get("name")
+                if isinstance(node, list) and isinstance(node[item], dict)
+                else None
+            )
+            parts.append(f"[{name}]" if name else f"[{item}]")
+        else:
+            parts.append(f".{item}" if parts else str(item))
+        try:
+            node = node[item]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return "".join(parts) or "(top level)"
+
+
+def format_validation_error(error: ValidationError, data: Any, prefix: str = "") -> str:
+    """One line per problem: the key path, what is wrong, and (for unknown keys) the fix."""
+    lines = []
+    for item in error.errors():
+        where = _location(tuple(item["loc"]), data)
+        where = f"{prefix}{where}" if prefix else where
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key; check its spelling against the documented keys"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        elif message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        lines.append(f"  {where}: {message}")
+    return "\n".join(lines)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} not found; create one with `naturalead-sync init {path}`"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    if path.suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise ConfigError(
+                f"{path} is YAML; install the extra: pip install 'naturalead-sync[yaml]'"
+            ) from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    else:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a table of keys")
+    return data
+
+
+def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Config:
+    """Read, interpolate and validate a config file; :class:`ConfigError` names every problem."""
+    path = Path(path)
+    raw = _read(path)
+    data = _interpolate(raw, "", os.environ if environ is None else environ)
+    try:
+        config = Config.model_validate({**data, "base_dir": path.resolve().parent})
+    except ValidationError as exc:
+        raise ConfigError(
+            f"{path} has {exc.error_count()} problem(s):\n{format_validation_error(exc, data)}"
+        ) from None
+    return config

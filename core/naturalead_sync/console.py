@@ -1,0 +1,175 @@
+"""Terminal output: run summaries, tables, progress and log setup (rich on a TTY, plain lines
+otherwise, JSON logs on request)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from .report import ConnectionReport, RunReport
+
+__all__ = ["progress_reporter", "render_report", "setup_logging", "stderr", "stdout", "table"]
+
+#: Wide enough for the run summary when output goes to a file or a pipe (rich assumes 80).
+_PIPE_WIDTH = 160
+stdout = Console(width=None if sys.stdout.isatty() else _PIPE_WIDTH)
+stderr = Console(stderr=True, width=None if sys.stderr.isatty() else _PIPE_WIDTH)
+_STATUS_STYLE = {"ok": "green", "rejected": "yellow", "failed": "bold red"}
+_SHOWN_REJECTIONS = 10
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message (and the exception, if any)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(verbosity: int, log_format: str) -> None:
+    """Log to stderr: warnings by default, info with -v, debug with -vv."""
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    handler: logging.Handler
+    if log_format == "json":
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+    elif stderr.is_terminal:
+        handler = RichHandler(console=stderr, show_path=False, markup=False)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    if verbosity < 2:
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str | Text]]) -> Table:
+    """A simple rich table; plain strings are shown as they are (no markup)."""
+    result = Table(title=escape(title), title_justify="left")
+    for column in columns:
+        result.add_column(column)
+    for row in rows:
+        result.add_row(*(cell if isinstance(cell, Text) else Text(cell) for cell in row))
+    return result
+
+
+def _n(value: int) -> str:
+    return f"{value:,}"
+
+
+def render_report(report: RunReport, console: Console = stdout) -> None:
+    """The console summary of a run: one row per connection, then rejections and errors."""
+    dry = any(c.dry_run for c in report.connections)
+    rows: list[list[str | Text]] = []
+    for c in report.connections:
+        style = _STATUS_STYLE.get(c.status, "")
+        rows.append(
+            [
+                c.connection,
+                Text(c.status, style=style),
+                _n(c.records_fetched),
+                _n(c.created),
+                _n(c.updated),
+                _n(c.skipped_unchanged + c.skipped_stale + c.skipped_still_failing),
+                _n(c.rejected),
+                _n(c.deleted),
+                f"{c.upsert_requests}/{c.delete_requests}",
+                f"{c.retries}/{c.rate_limited}",
+                f"{c.duration_seconds:.1f}s",
+            ]
+        )
+    title = "Dry run: what would happen (nothing was sent)" if dry else "Run summary"
+    console.print(
+        table(
+            title,
+            [
+                "connection",
+                "status",
+                "fetched",
+                "created",
+                "updated",
+                "skipped",
+                "rejected",
+                "deleted",
+                "requests up/del",
+                "retries/429",
+                "time",
+            ],
+            rows,
+        )
+    )
+    for c in report.connections:
+        if c.error:
+            console.print(
+                f"[bold red]{escape(c.connection)}:[/] {escape(c.error)}", highlight=False
+            )
+        if c.cursor_before or c.cursor_after:
+            console.print(
+                f"{c.connection}: cursor {c.cursor_before or '(start)'} -> {c.cursor_after}",
+                highlight=False,
+                markup=False,
+                style="dim",
+            )
+        for rejection in c.rejections[:_SHOWN_REJECTIONS]:
+            console.print(
+                f"  [yellow]rejected[/] {escape(rejection.lead_id)} ({rejection.where}): "
+                f"{escape(rejection.reason)}",
+                highlight=False,
+            )
+        if c.rejected > _SHOWN_REJECTIONS:
+            console.print(
+                f"  … and {c.rejected - _SHOWN_REJECTIONS:,} more: "
+                "`naturalead-sync failed` lists them all",
+                highlight=False,
+            )
+
+
+@contextmanager
+def progress_reporter(enabled: bool) -> Iterator[Any]:
+    """A callback that shows a live line per connection on a terminal (no-op elsewhere)."""
+    if not enabled or not stderr.is_terminal:
+        yield None
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(c: ConnectionReport) -> None:
+            if c.connection not in tasks:
+                tasks[c.connection] = bar.add_task(c.connection)
+            bar.update(
+                tasks[c.connection],
+                description=(
+                    f"{c.connection}: fetched {c.records_fetched:,} · sent "
+                    f"{c.created + c.updated:,} · unchanged {c.skipped_unchanged:,} · rejected "
+                    f"{c.rejected:,}"
+                ),
+            )
+
+        yield update

@@ -1,0 +1,377 @@
+"""The sync loop of one connection: fetch, map, validate, skip, batch, send, checkpoint, delete.
+
+It follows the correctness rules of the design:
+
+1. the cursor never moves past a record not yet accepted or recorded as failed;
+2. the window is frozen at run start, ends ``settle`` before now and starts ``lookback`` before
+   the cursor; the ledger makes the overlap free (unchanged payloads are skipped);
+3. ties on the modification time are safe: the cursor means "everything strictly before it
+   is done", and the next window includes the cursor's own instant;
+4. an older version never overwrites a newer accepted one;
+5. failed leads are fetched again on later runs and resent only when their payload changed;
+6. deletes come from the connector's feed or a reconciliation, behind the mass-delete guard;
+7. state is committed per batch together with the ledger, so ``kill -9`` loses nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pluggy
+from pydantic import ValidationError
+
+from .client import NaturaleadClient, UpsertResult
+from .config import ConnectionConfig, LimitsConfig
+from .connector import Connector
+from .errors import ConfigError, MassDeleteBlocked, RecordError, SkipLead
+from .mapping import Mapper
+from .models import Lead, SourceRecord, Window
+from .plugins import apply_transform_lead
+from .report import ConnectionReport
+from .state import LedgerEntry, LedgerWrite, StateStore
+from .validation import LeadValidator
+
+__all__ = ["ConnectionSync", "RunOptions", "payload_hash"]
+
+log = logging.getLogger(__name__)
+CHANGED, DELETED = "changed", "deleted"
+#: Commit progress at least this often even when nothing is sent (skips, local rejections).
+_CHECKPOINT_EVERY = 1000
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Switches of one run (the CLI's flags)."""
+
+    dry_run: bool = False
+    full_refresh: bool = False
+    allow_mass_delete: bool = False
+    retry_failed: bool = False
+    now: Callable[[], datetime] = Window.utcnow
+
+
+def payload_hash(source: str, payload: dict[str, Any]) -> str:
+    """A short, stable hash of what would be sent for one lead."""
+    text = json.dumps([source, payload], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+@dataclass(slots=True)
+class _Pending:
+    native_id: str
+    modified_at: datetime
+    payload: dict[str, Any]
+    hash: str
+    known: bool  # the ledger has an accepted version (so this is an update)
+
+
+@dataclass(slots=True)
+class _Progress:
+    """What the changed stream has done so far, for the checkpoint."""
+
+    start: datetime | None = None  # the cursor when the run began
+    last_seen: datetime | None = None
+    ordered: bool = True
+    rolled_back: bool = False
+    since_checkpoint: int = 0
+    writes: list[LedgerWrite] = field(default_factory=list)
+
+
+class ConnectionSync:
+    """One run of one connection. Build it, call :meth:`run`, read the report."""
+
+    def __init__(
+        self,
+        connection: ConnectionConfig,
+        connector: Connector,
+        state: StateStore,
+        client: NaturaleadClient | None,
+        pm: pluggy.PluginManager,
+        options: RunOptions,
+        report: ConnectionReport,
+        limits: LimitsConfig | None = None,
+        progress: Callable[[ConnectionReport], None] | None = None,
+    ) -> None:
+        if client is None and not options.dry_run:
+            raise ValueError("a client is required unless dry_run is set")
+        self.connection = connection
+        self.connector = connector
+        self.state = state
+        self.client = client
+        self.pm = pm
+        self.options = options
+        self.report = report
+        self.batch_size = (limits or LimitsConfig()).batch_size
+        self.source = connection.source or connector.name
+        self.prefix = connection.lead_id_prefix
+        self.send_empty = connection.empty_values == "send"
+        self.mapper = Mapper(connection.mapping, self.prefix)
+        self.validator = LeadValidator(
+            connection.default_region, connection.invalid_phone, connection.invalid_email
+        )
+        self.progress = progress
+        self.batch: dict[str, _Pending] = {}
+        self.run_id = 0
+
+    # -- the run ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Sync changes, then failed leads, then deletes. Raises on a failed run."""
+        name = self.connection.name
+        cursor = None if self.options.full_refresh else self.state.get_cursor(name, CHANGED)
+        end = self.options.now() - self.connection.settle
+        window = Window(None if cursor is None else cursor - self.connection.lookback, end)
+        self.report.cursor_before = cursor.isoformat() if cursor else None
+        self.run_id = 0 if self.options.dry_run else self.state.start_run(name)
+        progress = _Progress(start=cursor, ordered=self.connector.ordered)
+        log.info("%s: fetching changes in [%s, %s)", name, window.start or "beginning", end)
+        for record in self.connector.fetch_changed(window):
+            self.report.records_fetched += 1
+            self._track_order(record, progress)
+            self._process(record, progress.writes)
+            progress.since_checkpoint += 1
+            if len(self.batch) >= self.batch_size:
+                self._flush(progress.writes)
+                self._checkpoint(progress, window)
+            elif progress.since_checkpoint >= _CHECKPOINT_EVERY:
+                self._checkpoint(progress, window)
+        self._flush(progress.writes)
+        self._commit(progress.writes, (CHANGED, window.end))
+        self.report.cursor_after = (
+            window.end if not self.options.dry_run else cursor or end
+        ).isoformat()
+        self._resync_failed()
+        self._sync_deletes(end)
+
+    def _track_order(self, record: SourceRecord, progress: _Progress) -> None:
+        if progress.last_seen is not None and record.modified_at < progress.last_seen:
+            if progress.ordered and self.connector.ordered:
+                log.warning(
+                    "%s: connector %r yielded %s out of modification order; the cursor goes "
+                    "back to where this run started and moves again only at its end",
+                    self.connection.name,
+                    self.connector.name,
+                    record.id,
+                )
+                progress.rolled_back = True
+            progress.ordered = False
+            return
+        progress.last_seen = record.modified_at
+
+    def _checkpoint(self, progress: _Progress, window: Window) -> None:
+        """Commit the ledger writes and, when safe, move the cursor."""
+        target: tuple[str, datetime | None] | None = None
+        if progress.ordered and progress.last_seen is not None:
+            oldest_pending = min((p.modified_at for p in self.batch.values()), default=None)
+            target = (CHANGED, min(oldest_pending or progress.last_seen, window.end))
+        elif progress.rolled_back:
+            # Earlier checkpoints trusted an order that did not hold: undo them.
+            target = (CHANGED, progress.start)
+            progress.rolled_back = False
+        self._commit(progress.writes, target)
+        progress.since_checkpoint = 0
+        if self.progress is not None:
+            self.progress(self.report)
+
+    def _commit(
+        self, writes: list[LedgerWrite], cursor: tuple[str, datetime | None] | None
+    ) -> None:
+        if not self.options.dry_run:
+            self.state.checkpoint(self.connection.name, writes, run_id=self.run_id, cursor=cursor)
+        writes.clear()
+
+    # -- one record ---------------------------------------------------------------------------
+
+    def _lead(self, record: SourceRecord) -> Lead:
+        try:
+            lead = self.connector.to_lead(record)
+            if lead.lead_id != record.id:
+                lead = lead.model_copy(update={"lead_id": record.id})
+            lead = self.mapper.apply(lead, record)
+            lead = apply_transform_lead(self.pm, lead, record, self.connection.name)
+            lead, warnings = self.validator.validate(Lead.model_validate(lead.model_dump()))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'lead'}: {e['msg']}" for e in exc.errors()
+            )
+            raise RecordError(problems) from None
+        for warning in warnings:
+            log.info("%s: lead %s: %s", self.connection.name, lead.lead_id, warning)
+        return lead
+
+    def _process(self, record: SourceRecord, writes: list[LedgerWrite]) -> None:
+        lead_id = self.prefix + record.id
+        try:
+            lead = self._lead(record)
+        except SkipLead:
+            self.report.filtered += 1
+            return
+        except RecordError as exc:
+            raw = payload_hash(self.source, {"raw": dict(record.fields)})
+            entry = self.state.entries(self.connection.name, [lead_id]).get(lead_id)
+            if self._still_failing(entry, raw):
+                return
+            self.report.reject(lead_id, str(exc), "local")
+            writes.append(
+                LedgerWrite(lead_id, record.id, "rejected", raw, record.modified_at, str(exc))
+            )
+            return
+        payload = lead.payload(send_empty=self.send_empty)
+        digest = payload_hash(self.source, payload)
+        entry = self.state.entries(self.connection.name, [lead_id]).get(lead_id)
+        if entry is not None:
+            if entry.accepted_modified and record.modified_at < entry.accepted_modified:
+                self.report.skipped_stale += 1
+                return
+            if (
+                entry.status == "accepted"
+                and entry.accepted_hash == digest
+                and not self.options.full_refresh
+            ):
+                self.report.skipped_unchanged += 1
+                return
+            if self._still_failing(entry, digest):
+                return
+        previous = self.batch.get(lead_id)
+        if previous is not None and previous.modified_at > record.modified_at:
+            self.report.skipped_stale += 1
+            return
+        known = entry is not None and entry.accepted_hash is not None
+        self.batch[lead_id] = _Pending(record.id, record.modified_at, payload, digest, known)
+
+    def _still_failing(self, entry: LedgerEntry | None, digest: str) -> bool:
+        if (
+            entry is not None
+            and entry.status == "rejected"
+            and entry.rejected_hash == digest
+            and not self.options.retry_failed
+        ):
+            self.report.skipped_still_failing += 1
+            return True
+        return False
+
+    # -- sending --------------------------------------------------------------------------------
+
+    def _flush(self, writes: list[LedgerWrite]) -> None:
+        if not self.batch:
+            return
+        batch, self.batch = self.batch, {}
+        if self.client is None:  # dry run: say what would happen
+            for pending in batch.values():
+                if pending.known:
+                    self.report.updated += 1
+                else:
+                    self.report.created += 1
+            return
+        result: UpsertResult = self.client.upsert(self.source, [p.payload for p in batch.values()])
+        for lead_id in result.accepted:
+            pending = batch[lead_id]
+            writes.append(
+                LedgerWrite(
+                    lead_id, pending.native_id, "accepted", pending.hash, pending.modified_at
+                )
+            )
+        for lead_id, reason in result.rejected.items():
+            pending = batch[lead_id]
+            self.report.reject(lead_id, reason, "api")
+            writes.append(
+                LedgerWrite(
+                    lead_id,
+                    pending.native_id,
+                    "rejected",
+                    pending.hash,
+                    pending.modified_at,
+                    reason,
+                )
+            )
+        if result.created is not None and result.updated is not None:
+            self.report.created += result.created
+            self.report.updated += result.updated
+        else:
+            for lead_id in result.accepted:
+                if batch[lead_id].known:
+                    self.report.updated += 1
+                else:
+                    self.report.created += 1
+
+    # -- failed leads ---------------------------------------------------------------------------
+
+    def _resync_failed(self) -> None:
+        """Fetch leads rejected in earlier runs again; resend those whose payload changed."""
+        if self.options.dry_run:
+            failed = [e.native_id for _, e in self.state.failed(self.connection.name)]
+        else:
+            failed = self.state.failed_before(self.connection.name, self.run_id)
+        writes: list[LedgerWrite] = []
+        for start in range(0, len(failed), self.batch_size):
+            for record in self.connector.fetch_by_ids(failed[start : start + self.batch_size]):
+                self.report.failed_refetched += 1
+                self._process(record, writes)
+                if len(self.batch) >= self.batch_size:
+                    self._flush(writes)
+                    self._commit(writes, None)
+        self._flush(writes)
+        self._commit(writes, None)
+
+    # -- deletes ----------------------------------------------------------------------------------
+
+    def _deleted_ids(self, window: Window) -> list[str]:
+        wanted = {self.prefix + native for native in self.connector.fetch_deleted(window)}
+        if self.connection.reconcile_deletes:
+            listing = self.connector.fetch_all_ids()
+            if listing is None:
+                raise ConfigError(
+                    f"connections[{self.connection.name}].reconcile_deletes: connector "
+                    f"{self.connector.name!r} cannot list its ids; remove the option"
+                )
+            live = set(listing)  # a complete listing, or an exception: never a partial one
+            wanted.update(
+                lead_id
+                for lead_id, native in self.state.live_native_ids(self.connection.name)
+                if native not in live
+            )
+        known = self.state.entries(self.connection.name, sorted(wanted))
+        return [lead_id for lead_id, entry in known.items() if entry.status != "deleted"]
+
+    def _sync_deletes(self, end: datetime) -> None:
+        name = self.connection.name
+        cursor = None if self.options.full_refresh else self.state.get_cursor(name, DELETED)
+        window = Window(None if cursor is None else cursor - self.connection.lookback, end)
+        to_delete = self._deleted_ids(window)
+        synced = self.state.count(name, "accepted") + self.state.count(name, "rejected")
+        share = self.connection.mass_delete_share
+        if (
+            len(to_delete) > self.connection.mass_delete_min
+            and len(to_delete) > share * synced
+            and not self.options.allow_mass_delete
+        ):
+            raise MassDeleteBlocked(
+                f"connection {name!r} would delete {len(to_delete)} of {synced} synced leads "
+                f"({len(to_delete) / max(synced, 1):.0%}), more than mass_delete_share "
+                f"({share:.0%}). Nothing was deleted. Check the source, then run again with "
+                "--allow-mass-delete (or raise mass_delete_share)"
+            )
+        if self.client is None:
+            self.report.deleted = len(to_delete)
+            return
+        entries = self.state.entries(name, to_delete)
+        for start in range(0, len(to_delete), self.batch_size):
+            chunk = to_delete[start : start + self.batch_size]
+            result = self.client.delete(chunk)
+            self.report.deleted += result.deleted
+            self.report.delete_not_found += result.not_found
+            for lead_id, reason in result.rejected.items():
+                log.warning("%s: delete of %s rejected: %s", name, lead_id, reason)
+            writes = [
+                LedgerWrite(lead_id, entries[lead_id].native_id, "deleted")
+                for lead_id in chunk
+                if lead_id not in result.rejected
+            ]
+            self.state.checkpoint(name, writes, run_id=self.run_id)
+        self.state.checkpoint(name, [], run_id=self.run_id, cursor=(DELETED, end))

@@ -1,0 +1,98 @@
+"""Local checks before a lead is sent: phones to E.164, emails, sizes.
+
+A lead that fails a check is rejected locally with a reason naming the field (policy
+``reject``), or sent without the bad value (policy ``drop``); either way the others go on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from .errors import RecordError
+from .models import LIMITS, Lead
+
+__all__ = ["LeadValidator"]
+
+Policy = Literal["reject", "drop"]
+
+
+@dataclass(frozen=True)
+class LeadValidator:
+    """Normalises and checks leads for one connection."""
+
+    default_region: str | None = None
+    invalid_phone: Policy = "reject"
+    invalid_email: Policy = "reject"
+
+    def normalise_phone(self, raw: str) -> str:
+        """E.164 form of ``raw``; :class:`ValueError` with a reason when it is not a phone."""
+        try:
+            number = phonenumbers.parse(raw, self.default_region)
+        except phonenumbers.NumberParseException:
+            hint = "" if self.default_region else " (set default_region for local numbers)"
+            raise ValueError(f"phone {raw!r} cannot be read{hint}") from None
+        if not phonenumbers.is_valid_number(number):
+            raise ValueError(f"phone {raw!r} is not a valid number")
+        return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+    def validate(self, lead: Lead) -> tuple[Lead, list[str]]:
+        """The normalised lead and the warnings for values dropped by policy.
+
+        Raises :class:`RecordError` when the lead must be rejected.
+        """
+        update: dict[str, object] = {}
+        warnings: list[str] = []
+        if lead.phone:
+            try:
+                phone = self.normalise_phone(lead.phone)
+            except ValueError as exc:
+                if self.invalid_phone == "reject":
+                    raise RecordError(
+                        f"{exc}; fix it in the source or set invalid_phone = "
+                        '"drop" to send the lead without it'
+                    ) from None
+                warnings.append(str(exc))
+                phone = None
+            if phone != lead.phone:
+                update["phone"] = phone
+        if lead.email:
+            try:
+                email = validate_email(lead.email, check_deliverability=False).normalized
+            except EmailNotValidError as exc:
+                if self.invalid_email == "reject":
+                    raise RecordError(f"email {lead.email!r} is invalid: {exc}") from None
+                warnings.append(f"email {lead.email!r} dropped: {exc}")
+                email = None
+            if email != lead.email:
+                update["email"] = email
+        _check_sizes(lead)
+        return (lead.model_copy(update=update) if update else lead), warnings
+
+
+def _too_long(field: str, value: str, limit: int) -> RecordError:
+    return RecordError(f"{field} is {len(value)} characters long; the limit is {limit}")
+
+
+def _check_sizes(lead: Lead) -> None:
+    if lead.name and len(lead.name) > LIMITS.name:
+        raise _too_long("name", lead.name, LIMITS.name)
+    if lead.email and len(lead.email) > LIMITS.email:
+        raise _too_long("email", lead.email, LIMITS.email)
+    if len(lead.custom_fields) > LIMITS.custom_fields:
+        raise RecordError(
+            f"{len(lead.custom_fields)} custom fields; the limit is {LIMITS.custom_fields}"
+        )
+    for key, value in lead.custom_fields.items():
+        if len(key) > LIMITS.custom_field_key:
+            raise _too_long(f"custom field name {key[:40]!r}…", key, LIMITS.custom_field_key)
+        if len(value) > LIMITS.custom_field_value:
+            raise _too_long(f"customFields.{key}", value, LIMITS.custom_field_value)
+    if len(lead.tags) > LIMITS.tags:
+        raise RecordError(f"{len(lead.tags)} tags; the limit is {LIMITS.tags}")
+    for tag in lead.tags:
+        if len(tag) > LIMITS.tag:
+            raise _too_long(f"tag {tag[:40]!r}…", tag, LIMITS.tag)

@@ -1,0 +1,140 @@
+"""The command line as a user runs it: a real process, real files, exit codes and output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from naturalead_sync.sandbox import DEFAULT_KEY, Sandbox, serve
+from support import config_text, lead_row, write_csv
+
+BAD_KEY = "nl_live_" + "9" * 60 + "beef"
+
+
+def cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "naturalead_sync", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+    )
+
+
+def setup(tmp_path: Path, rows: list[dict[str, str]] | None = None, **kw: str) -> Path:
+    write_csv(tmp_path / "leads.csv", rows if rows is not None else [lead_row(n) for n in range(5)])
+    (tmp_path / "naturalead-sync.toml").write_text(config_text(**kw))
+    return tmp_path
+
+
+def test_run_report_and_exit_codes(tmp_path: Path) -> None:
+    rows = [lead_row(n) for n in range(5)]
+    rows[2]["email"] = "not-an-email"
+    setup(tmp_path, rows)
+    first = cli("run", "--report", "out/report.json", cwd=tmp_path)
+    assert first.returncode == 3, first.stderr
+    assert "rejected 2 (local): email 'not-an-email' is invalid" in first.stdout
+    report = json.loads((tmp_path / "out/report.json").read_text())
+    (conn,) = report["connections"]
+    assert report["exit_code"] == 3
+    assert (conn["created"], conn["rejected"], conn["upsert_requests"]) == (4, 1, 1)
+    assert conn["cursor_before"] is None and conn["cursor_after"]
+
+    again = cli("run", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+
+    failed = cli("failed", "--json", cwd=tmp_path)
+    assert json.loads(failed.stdout.splitlines()[0])["lead_id"] == "2"
+
+    shown = cli("sandbox", "leads", "--json", cwd=tmp_path)
+    assert len(json.loads(shown.stdout)) == 4
+
+    state = cli("state", "show", cwd=tmp_path)
+    assert state.returncode == 0 and "csv" in state.stdout
+
+
+def test_dry_run_lists_the_plan_and_sends_nothing(tmp_path: Path) -> None:
+    setup(tmp_path)
+    plan = cli("run", "--dry-run", cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    assert "Dry run" in plan.stdout
+    assert not (tmp_path / "sandbox.db").exists() or Sandbox(tmp_path / "sandbox.db").leads() == []
+
+
+def test_bad_api_key_exits_1_without_traceback_or_key(tmp_path: Path) -> None:
+    box = Sandbox(tmp_path / "remote.db")
+    with serve(box) as server:
+        setup(tmp_path, destination=f'url = "{server.url}"\napi_key = "${{NL_KEY}}"')
+        result = cli("run", cwd=tmp_path, env={"NL_KEY": BAD_KEY})
+    box.close()
+    output = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert "Traceback" not in output
+    assert BAD_KEY not in output
+    assert "…beef" in output and "401" in output
+
+
+def test_malformed_config_exits_2_naming_the_key(tmp_path: Path) -> None:
+    setup(tmp_path, connection='lookbak = "5m"')
+    result = cli("run", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "connections[csv].lookbak: unknown key" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_env_var_exits_2(tmp_path: Path) -> None:
+    setup(tmp_path, destination='url = "http://127.0.0.1:9"\napi_key = "${NOT_SET_ANYWHERE}"')
+    result = cli("check", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "NOT_SET_ANYWHERE is not set" in result.stderr
+
+
+def test_bad_connector_settings_name_the_settings_key(tmp_path: Path) -> None:
+    setup(tmp_path, settings='id_colum = "x"')
+    result = cli("run", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "connections[csv].settings.id_colum: unknown key" in result.stderr
+
+
+def test_check_proves_connector_and_destination(tmp_path: Path) -> None:
+    setup(tmp_path)
+    result = cli("check", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "leads:sync_create, leads:sync_delete" in result.stdout
+
+
+def test_connectors_lists_the_installed_ones(tmp_path: Path) -> None:
+    result = cli("connectors", "--json", cwd=tmp_path)
+    found = {c["name"]: c for c in json.loads(result.stdout)}
+    assert found["custom"]["distribution"] == "naturalead-sync-custom"
+
+
+def test_init_writes_a_starter_that_loads(tmp_path: Path) -> None:
+    assert cli("init", cwd=tmp_path).returncode == 0
+    assert cli("init", cwd=tmp_path).returncode == 2  # will not overwrite
+    write_csv(tmp_path / "leads.csv", [lead_row(1)])
+    result = cli("run", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_state_reset_forgets_the_connection(tmp_path: Path) -> None:
+    setup(tmp_path)
+    cli("run", cwd=tmp_path)
+    assert cli("state", "reset", "csv", "--yes", cwd=tmp_path).returncode == 0
+    rerun = cli("run", "--report", "r.json", cwd=tmp_path)
+    conn = json.loads((tmp_path / "r.json").read_text())["connections"][0]
+    assert rerun.returncode == 0 and conn["upsert_requests"] == 1  # all re-sent once
+
+
+def test_json_logs(tmp_path: Path) -> None:
+    setup(tmp_path)
+    result = cli("--log-format", "json", "-v", "run", cwd=tmp_path)
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert lines and {"time", "level", "logger", "message"} <= set(lines[0])
+    assert DEFAULT_KEY not in result.stderr

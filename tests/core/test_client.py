@@ -1,0 +1,189 @@
+"""The Naturalead client: auth errors, retries, splitting and defensive parsing.
+
+Odd answers the sandbox never gives (HTML pages, errors without lead_id, unknown counters)
+come from ``httpx.MockTransport`` handlers: pure protocol logic, no network.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+import httpx
+import pytest
+from naturalead_sync import AuthError, DestinationError, TransientError
+from naturalead_sync.client import NaturaleadClient
+from naturalead_sync.config import LimitsConfig, RetryConfig
+from naturalead_sync.sandbox import DEFAULT_KEY, Sandbox, SandboxTransport
+
+KEY = "nl_live_" + "f" * 60 + "c0de"
+FAST = RetryConfig(
+    backoff_initial=timedelta(milliseconds=1), backoff_max=timedelta(milliseconds=5), max_attempts=4
+)
+
+
+def leads(*ids: str) -> list[dict[str, str]]:
+    return [{"lead_id": i, "name": f"Lead {i}"} for i in ids]
+
+
+def mock_client(
+    handler: Callable[[httpx.Request], httpx.Response], **kw: object
+) -> NaturaleadClient:
+    return NaturaleadClient(
+        "https://api.example.test", KEY, retry=FAST, transport=httpx.MockTransport(handler), **kw
+    )  # type: ignore[arg-type]
+
+
+def test_bad_key_stops_with_a_message_that_hides_the_key(sandbox: Sandbox) -> None:
+    client = NaturaleadClient("http://sandbox.invalid", KEY, transport=SandboxTransport(sandbox))
+    with pytest.raises(AuthError) as caught:
+        client.upsert("t", leads("1"))
+    message = str(caught.value)
+    assert "401" in message and "…c0de" in message and "destination.api_key" in message
+    assert KEY not in message and KEY not in repr(client)
+    assert client.stats.retries == 0
+
+
+def test_missing_delete_scope_names_the_scope_and_the_owner_rule(sandbox: Sandbox) -> None:
+    sandbox.add_key(KEY, ["leads:sync_create"])
+    client = NaturaleadClient("http://sandbox.invalid", KEY, transport=SandboxTransport(sandbox))
+    assert client.upsert("t", leads("1")).accepted == ["1"]
+    with pytest.raises(AuthError, match=r"lacks the scope leads:sync_delete.*Only an Owner"):
+        client.delete(["1"])
+
+
+def test_check_proves_key_and_scopes(sandbox: Sandbox) -> None:
+    client = NaturaleadClient(
+        "http://sandbox.invalid", DEFAULT_KEY, transport=SandboxTransport(sandbox)
+    )
+    assert client.check() == ["leads:sync_create", "leads:sync_delete"]
+
+
+def test_batches_are_sent_with_source_and_key_header() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"total": 2, "created": 2, "updated": 0, "errors": []})
+
+    result = mock_client(handler).upsert("hubspot", leads("a", "b"))
+    assert result.accepted == ["a", "b"] and result.created == 2
+    request = seen[0]
+    assert (request.method, request.url.path) == ("POST", "/api/leads/sync")
+    assert request.headers["x-api-key"] == KEY
+    assert json.loads(request.content) == {"source": "hubspot", "leads": leads("a", "b")}
+
+
+def test_delete_sends_its_body() -> None:
+    bodies = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append((request.method, json.loads(request.content)))
+        return httpx.Response(200, json={"total": 2, "deleted": 1, "notFound": 1})
+
+    result = mock_client(handler).delete(["a", "b"])
+    assert (result.deleted, result.not_found) == (1, 1)
+    assert bodies == [("DELETE", {"lead_ids": ["a", "b"]})]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(
+            200, text="<html>proxy says hi</html>", headers={"content-type": "text/html"}
+        ),
+        httpx.Response(502, text="<html>Bad gateway</html>"),
+        httpx.Response(200, json=["not", "an", "object"]),
+    ],
+)
+def test_unusable_answers_are_retried_then_fail_clearly(answer: httpx.Response) -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return answer
+
+    with pytest.raises(TransientError, match="failed 4 times"):
+        mock_client(handler).upsert("t", leads("1"))
+    assert len(calls) == FAST.max_attempts
+
+
+def test_errors_without_lead_id_are_attributed_by_splitting() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent = [lead["lead_id"] for lead in json.loads(request.content)["leads"]]
+        errors = [{"message": "bad"}] if "c" in sent else []
+        return httpx.Response(200, json={"errors": errors})
+
+    result = mock_client(handler).upsert("t", leads("a", "b", "c", "d"))
+    assert sorted(result.accepted) == ["a", "b", "d"]
+    assert result.rejected == {"c": "bad"}
+
+
+def test_error_entries_by_index_and_unknown_fields_are_tolerated(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, json={"summary": {"x": 1}, "errors": [{"index": 1, "error": "phone taken"}]}
+        )
+
+    with caplog.at_level(logging.INFO):
+        result = mock_client(handler).upsert("t", leads("a", "b"))
+    assert result.rejected == {"b": "phone taken"} and result.accepted == ["a"]
+    assert "unknown field(s): summary" in caplog.text
+
+
+def test_429_waits_retry_after_then_succeeds() -> None:
+    answers = [
+        httpx.Response(
+            429, headers={"Retry-After": "7"}, json={"error": "Sync API rate limit exceeded."}
+        ),
+        httpx.Response(200, json={"errors": []}),
+    ]
+    slept: list[float] = []
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    client = mock_client(lambda request: answers.pop(0), sleep=sleep, clock=lambda: now[0])
+    assert client.upsert("t", leads("1")).accepted == ["1"]
+    assert client.stats.rate_limited == 1
+    assert 7.0 <= sum(slept) <= 7.2
+
+
+def test_ratelimit_remaining_zero_defers_the_next_request() -> None:
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, json={}, headers={"RateLimit-Remaining": "0", "RateLimit-Reset": "30"}
+        )
+
+    client = mock_client(
+        handler,
+        sleep=sleep,
+        clock=lambda: now[0],
+        limits=LimitsConfig(window=timedelta(seconds=60)),
+    )
+    client.upsert("t", leads("1"))
+    client.upsert("t", leads("2"))
+    assert now[0] == pytest.approx(30.0)
+
+
+def test_unexpected_client_error_is_not_retried() -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(405, json={"error": "Method not allowed"})
+
+    with pytest.raises(DestinationError, match="405"):
+        mock_client(handler).upsert("t", leads("1"))
+    assert calls == [1]

@@ -1,0 +1,118 @@
+"""Crash safety: a run killed with SIGKILL at seeded moments, then run again, leaves the
+sandbox exactly as an uninterrupted run does. Real processes, loopback HTTP, SQLite."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from naturalead_sync.sandbox import DEFAULT_KEY, Sandbox, serve
+from support import config_text, lead_row, write_csv
+
+N = 3000
+pytestmark = pytest.mark.slow
+
+
+def _rows(phase: int) -> list[dict[str, Any]]:
+    rows = [lead_row(n) for n in range(N)]
+    if phase == 2:
+        later = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+        for n in range(0, N, 6):
+            rows[n] = lead_row(n, later, company="Updated Inc")
+        for n in range(3, 300, 3):
+            rows[n] = lead_row(n, later, deleted="true")
+        rows += [lead_row(n, later) for n in range(N, N + 200)]
+    return rows
+
+
+def _comparable(box: Sandbox) -> list[tuple[Any, ...]]:
+    return [
+        (
+            lead["lead_id"],
+            lead["name"],
+            lead["phone"],
+            lead["email"],
+            tuple(sorted(lead["customFields"].items())),
+            tuple(lead["tags"]),
+        )
+        for lead in box.leads()
+    ]
+
+
+def _command(folder: Path) -> list[str]:
+    return [sys.executable, "-m", "naturalead_sync", "-c", str(folder / "c.toml"), "run"]
+
+
+def _prepare(folder: Path, url: str) -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / "c.toml").write_text(
+        config_text(
+            destination=f'url = "{url}"\napi_key = "${{NL_KEY}}"',
+            limits='requests_per_window = 6\nwindow = "0.3s"',
+        )
+    )
+
+
+def _run(folder: Path, box: Sandbox, phase: int, kill_at: int | None = None) -> int:
+    """Run once; with ``kill_at``, SIGKILL the run as soon as that many requests answered."""
+    write_csv(folder / "leads.csv", _rows(phase))
+    env = {**os.environ, "NL_KEY": DEFAULT_KEY}
+    seen = len(box.request_log)
+    process = subprocess.Popen(
+        _command(folder), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    if kill_at is not None:
+        deadline = time.monotonic() + 120
+        while process.poll() is None and len(box.request_log) < seen + kill_at:
+            assert time.monotonic() < deadline, "the run made no progress"
+            time.sleep(0.002)
+        process.send_signal(signal.SIGKILL)
+    _, stderr = process.communicate(timeout=300)
+    assert b"Traceback" not in stderr, stderr.decode()
+    return process.returncode
+
+
+def _sync_twice(folder: Path, box: Sandbox, kill: tuple[int, int] | None) -> list[tuple[Any, ...]]:
+    with serve(box) as server:
+        _prepare(folder, server.url)
+        for phase in (1, 2):
+            if kill is not None and kill[0] == phase:
+                assert _run(folder, box, phase, kill[1]) == -signal.SIGKILL
+            assert _run(folder, box, phase) == 0
+    return _comparable(box)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Any, ...]]:
+    folder = tmp_path_factory.mktemp("reference")
+    box = Sandbox(folder / "sandbox.db", requests_per_window=6, window_seconds=0.3)
+    try:
+        return _sync_twice(folder, box, None)
+    finally:
+        box.close()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_sigkill_then_rerun_gives_the_uninterrupted_state(
+    tmp_path: Path, reference: list[tuple[Any, ...]], seed: int
+) -> None:
+    rng = random.Random(seed)
+    phase = rng.choice((1, 2))
+    # Phase 1 sends 30 upserts; phase 2 sends 7 upserts and 1 delete.
+    kill = (phase, rng.randint(1, 29) if phase == 1 else rng.randint(1, 7))
+    box = Sandbox(tmp_path / "sandbox.db", requests_per_window=6, window_seconds=0.3)
+    try:
+        final = _sync_twice(tmp_path / "run", box, kill)
+        assert len(final) == N + 200 - 99
+        assert final == reference
+        assert max(r.items for r in box.request_log) <= 100
+    finally:
+        box.close()

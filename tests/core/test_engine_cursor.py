@@ -1,0 +1,154 @@
+"""Cursor rules with an ordered connector: ties across batches, failures mid-run, records
+changed during the run, order violations. The connector is a real Connector over a list."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from naturalead_sync import Connector, ConnectorSettings, Lead, SourceRecord, Window, hookimpl
+from naturalead_sync.config import Config, load_config
+from naturalead_sync.engine import RunOptions
+from naturalead_sync.report import ConnectionReport
+from naturalead_sync.runner import run
+from naturalead_sync.sandbox import Faults, Sandbox
+from naturalead_sync.state import StateStore
+from support import sandbox_runtime
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+SOURCE: dict[str, SourceRecord] = {}
+HOOKS: dict[str, Any] = {}
+
+
+class MemoryConnector(Connector):
+    """An ordered source held in SOURCE, sorted by (modified_at, id) like a CRM query."""
+
+    name = "memory"
+    Settings = ConnectorSettings
+
+    def fetch_changed(self, window: Window) -> Iterable[SourceRecord]:
+        rows = sorted(
+            (r for r in SOURCE.values() if r.modified_at in window),
+            key=lambda r: (r.modified_at, r.id),
+        )
+        for index, record in enumerate(rows):
+            if "during" in HOOKS:
+                HOOKS["during"](index)
+            yield record
+
+    def fetch_by_ids(self, ids: list[str]) -> Iterable[SourceRecord]:
+        return [SOURCE[i] for i in ids if i in SOURCE]
+
+    def to_lead(self, record: SourceRecord) -> Lead:
+        return Lead(lead_id=record.id, name=record.fields["name"])
+
+
+class Plugin:
+    @hookimpl
+    def register_connectors(self, register: Any) -> None:
+        register(MemoryConnector)
+
+
+@pytest.fixture(autouse=True)
+def _clean() -> None:
+    SOURCE.clear()
+    HOOKS.clear()
+
+
+def put(record_id: str, modified: datetime, name: str | None = None) -> None:
+    SOURCE[record_id] = SourceRecord(record_id, modified, {"name": name or f"Lead {record_id}"})
+
+
+def config(tmp_path: Path) -> Config:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[destination]\nsandbox = "sb.db"\n[destination.retry]\nmax_attempts = 2\n'
+        'backoff_initial = "1ms"\nbackoff_max = "2ms"\n[state]\npath = "state.db"\n'
+        '[[connections]]\nname = "mem"\nconnector = "memory"\nlookback = "1m"\n'
+    )
+    return load_config(path)
+
+
+def sync(tmp_path: Path, sandbox: Sandbox, options: RunOptions | None = None) -> ConnectionReport:
+    runtime = sandbox_runtime(config(tmp_path), sandbox)
+    runtime.pm.register(Plugin(), name="memory-plugin")
+    return run(runtime, options=options).connections[0]
+
+
+def cursor(tmp_path: Path) -> datetime | None:
+    with StateStore(tmp_path / "state.db") as store:
+        return store.get_cursor("mem", "changed")
+
+
+def test_failure_mid_run_keeps_cursor_before_the_first_unsent_record(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    for n in range(300):
+        put(f"r{n:03d}", T0 + timedelta(seconds=n // 120))  # big groups of equal times
+    sandbox.script("ok", "500", "500")  # first batch lands, then the second keeps failing
+    failed = sync(tmp_path, sandbox)
+    assert failed.status == "failed" and "failed 2 times" in (failed.error or "")
+    assert len(sandbox.leads()) == 100
+    # r000..r099 (time T0) are done; r100.. are not; the cursor may not pass T0.
+    assert cursor(tmp_path) == T0
+    resumed = sync(tmp_path, sandbox)
+    assert resumed.status == "ok"
+    assert resumed.skipped_unchanged == 100  # the overlap costs no request
+    assert len(sandbox.leads()) == 300
+
+
+def test_ties_across_batch_boundaries_lose_nothing(tmp_path: Path, sandbox: Sandbox) -> None:
+    for n in range(250):
+        put(f"t{n:03d}", T0)
+    sync(tmp_path, sandbox)
+    assert len(sandbox.leads()) == 250
+    assert cursor(tmp_path) is not None
+
+
+def test_record_changed_during_the_run_is_picked_up_next_run(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    for n in range(150):
+        put(f"c{n:03d}", T0 + timedelta(seconds=n))
+
+    def change_first_record(index: int) -> None:
+        if index == 140:  # c000 was already sent; it changes now, mid-run
+            put("c000", datetime.now(UTC), name="Changed while syncing")
+
+    HOOKS["during"] = change_first_record
+    sync(tmp_path, sandbox)
+    HOOKS.clear()
+    assert sandbox.lead("c000")["name"] == "Lead c000"
+    second = sync(tmp_path, sandbox)
+    assert sandbox.lead("c000")["name"] == "Changed while syncing"
+    assert second.upsert_requests == 1
+
+
+def test_out_of_order_records_disable_mid_run_checkpoints(
+    tmp_path: Path, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    for n in range(250):
+        put(f"o{n:03d}", T0 + timedelta(seconds=n))
+
+    original = MemoryConnector.fetch_changed
+
+    def shuffled(self: MemoryConnector, window: Window) -> Iterable[SourceRecord]:
+        rows = list(original(self, window))
+        return rows[120:] + rows[:120]
+
+    sandbox.faults = Faults()
+    MemoryConnector.fetch_changed = shuffled  # type: ignore[method-assign]
+    try:
+        sandbox.script("ok", "ok", "500", "500")
+        failed = sync(tmp_path, sandbox)
+    finally:
+        MemoryConnector.fetch_changed = original  # type: ignore[method-assign]
+    assert failed.status == "failed"
+    assert "out of modification order" in caplog.text
+    # Two batches landed, but records before them in time did not: no cursor was saved.
+    assert cursor(tmp_path) is None
+    sync(tmp_path, sandbox)
+    assert len(sandbox.leads()) == 250
