@@ -37,19 +37,20 @@ class ConnectorContext:
     timeout_seconds: float = 30.0
     user_agent: str = "naturalead-sync"
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("naturalead_sync"))
-    bad_record_sink: Callable[[str, str], None] | None = None
+    bad_record_sink: Callable[[str, str, str | None], None] | None = None
 
-    def report_bad_record(self, where: str, reason: str) -> None:
+    def report_bad_record(self, where: str, reason: str, record_id: str | None = None) -> None:
         """Report a source record that cannot be read (bad row, missing id, bad timestamp).
 
-        ``where`` names the record (its id, or file and line when it has none), ``reason`` the
-        problem and the fix. The record lands in the run report's rejections and the run
-        goes on with the others; a connector calls this instead of raising.
+        ``where`` says where the record is (e.g. ``"leads.csv line 7"``), ``reason`` the
+        problem and the fix, ``record_id`` its native id when it could be read. The record
+        lands in the run report's rejections (under its lead_id when the id is known) and the
+        run goes on with the others; a connector calls this instead of raising.
         """
         if self.bad_record_sink is None:
             self.logger.warning("%s: bad record %s: %s", self.connection, where, reason)
         else:
-            self.bad_record_sink(where, reason)
+            self.bad_record_sink(where, reason, record_id)
 
     def resolve_path(self, path: str | Path) -> Path:
         """A path from the config, relative to the config file's folder."""

@@ -109,6 +109,8 @@ class ConnectionSync:
         self.report = report
         self.batch_size = (limits or LimitsConfig()).batch_size
         self.source = connection.source or connector.name
+        policy = (connection.default_region, connection.invalid_phone, connection.invalid_email)
+        self.signature = f"{self.source}|{policy}"
         self.prefix = connection.lead_id_prefix
         self.send_empty = connection.empty_values == "send"
         self.mapper = Mapper(connection.mapping, self.prefix)
@@ -188,13 +190,17 @@ class ConnectionSync:
 
     # -- one record ---------------------------------------------------------------------------
 
-    def _lead(self, record: SourceRecord) -> Lead:
+    def _mapped(self, record: SourceRecord) -> Lead:
+        """The connector's lead with the config's overrides and the plugins' changes."""
+        lead = self.connector.to_lead(record)
+        if lead.lead_id != record.id:
+            lead = lead.model_copy(update={"lead_id": record.id})
+        lead = self.mapper.apply(lead, record)
+        return apply_transform_lead(self.pm, lead, record, self.connection.name)
+
+    def _validated(self, lead: Lead) -> dict[str, Any]:
+        """The payload to send: the lead checked, phone and email normalised."""
         try:
-            lead = self.connector.to_lead(record)
-            if lead.lead_id != record.id:
-                lead = lead.model_copy(update={"lead_id": record.id})
-            lead = self.mapper.apply(lead, record)
-            lead = apply_transform_lead(self.pm, lead, record, self.connection.name)
             lead, warnings = self.validator.validate(Lead.model_validate(lead.model_dump()))
         except ValidationError as exc:
             problems = "; ".join(
@@ -203,27 +209,23 @@ class ConnectionSync:
             raise RecordError(problems) from None
         for warning in warnings:
             log.info("%s: lead %s: %s", self.connection.name, lead.lead_id, warning)
-        return lead
+        return lead.payload(send_empty=self.send_empty)
 
     def _process(self, record: SourceRecord, writes: list[LedgerWrite]) -> None:
         lead_id = self.prefix + record.id
         try:
-            lead = self._lead(record)
+            lead = self._mapped(record)
         except SkipLead:
             self.report.filtered += 1
             return
         except RecordError as exc:
-            raw = payload_hash(self.source, {"raw": dict(record.fields)})
+            digest = payload_hash(self.signature, {"raw": dict(record.fields)})
             entry = self.state.entries(self.connection.name, [lead_id]).get(lead_id)
-            if self._still_failing(entry, raw):
-                return
-            self.report.reject(lead_id, str(exc), "local")
-            writes.append(
-                LedgerWrite(lead_id, record.id, "rejected", raw, record.modified_at, str(exc))
-            )
+            self._reject_locally(record, lead_id, digest, entry, exc, writes)
             return
-        payload = lead.payload(send_empty=self.send_empty)
-        digest = payload_hash(self.source, payload)
+        # Hashed before normalisation, with the validation policy in the signature: an
+        # unchanged lead is skipped without paying for the phone and email checks.
+        digest = payload_hash(self.signature, lead.payload(send_empty=self.send_empty))
         entry = self.state.entries(self.connection.name, [lead_id]).get(lead_id)
         if entry is not None:
             if entry.accepted_modified and record.modified_at < entry.accepted_modified:
@@ -236,14 +238,35 @@ class ConnectionSync:
             ):
                 self.report.skipped_unchanged += 1
                 return
-            if self._still_failing(entry, digest):
-                return
+        if self._still_failing(entry, digest):
+            return
+        try:
+            payload = self._validated(lead)
+        except RecordError as exc:
+            self._reject_locally(record, lead_id, digest, None, exc, writes)
+            return
         previous = self.batch.get(lead_id)
         if previous is not None and previous.modified_at > record.modified_at:
             self.report.skipped_stale += 1
             return
         known = entry is not None and entry.accepted_hash is not None
         self.batch[lead_id] = _Pending(record.id, record.modified_at, payload, digest, known)
+
+    def _reject_locally(
+        self,
+        record: SourceRecord,
+        lead_id: str,
+        digest: str,
+        entry: LedgerEntry | None,
+        error: RecordError,
+        writes: list[LedgerWrite],
+    ) -> None:
+        if self._still_failing(entry, digest):
+            return
+        self.report.reject(lead_id, str(error), "local")
+        writes.append(
+            LedgerWrite(lead_id, record.id, "rejected", digest, record.modified_at, str(error))
+        )
 
     def _still_failing(self, entry: LedgerEntry | None, digest: str) -> bool:
         if (

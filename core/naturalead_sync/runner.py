@@ -93,7 +93,7 @@ def build_connector(
     config: Config,
     connection: ConnectionConfig,
     connectors: dict[str, ConnectorInfo],
-    bad_record_sink: Callable[[str, str], None] | None = None,
+    bad_record_sink: Callable[[str, str, str | None], None] | None = None,
 ) -> Connector:
     """Validate the connection's settings and construct its connector."""
     info, settings = connector_settings(connection, connectors)
@@ -152,8 +152,11 @@ def _sync_one(
     report = ConnectionReport(connection.name, connection.connector, dry_run=options.dry_run)
     prefix = connection.lead_id_prefix
 
-    def bad_record(where: str, reason: str) -> None:
-        report.reject(prefix + where if " " not in where else where, reason, "source")
+    def bad_record(where: str, reason: str, record_id: str | None) -> None:
+        if record_id is None:
+            report.reject(where, reason, "source")
+        else:
+            report.reject(prefix + record_id, f"{where}: {reason}", "source")
 
     before = None if client is None else _stats(client)
     started = time.monotonic()

@@ -185,3 +185,25 @@ def test_whole_batch_400_is_split_to_isolate_the_bad_lead(tmp_path: Path, sandbo
     assert [r.lead_id for r in report.rejections] == ["37"]
     assert len(sandbox.leads()) == 99
     assert max(r.items for r in sandbox.request_log) == 100
+
+
+def test_csv_with_bad_rows_reports_them_and_syncs_the_rest(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    rows = [lead_row(n) for n in range(8)]
+    rows[1]["id"] = ""
+    rows[2]["updated_at"] = "last tuesday"
+    rows[3]["email"] = "x" * 300 + "@example.com"
+    rows[4]["first_name"] = "Zoë Ñúñez 李"
+    write_csv(tmp_path / "leads.csv", rows)
+    with (tmp_path / "leads.csv").open("ab") as handle:
+        handle.write(b"99,Bad\xff\xfeBytes,X,+14155550099,b@example.com,C,2026-01-01T00:00:00Z,\n")
+    report = sync(tmp_path, sandbox, connection='lead_id_prefix = "f_"')
+    assert report.status == "rejected"
+    found = {(r.lead_id, r.where) for r in report.rejections}
+    assert ("leads.csv line 3", "source") in found  # no id: named by its line
+    assert ("f_2", "source") in found  # unreadable time: named by its id
+    assert ("f_3", "local") in found  # email too long
+    assert ("f_99", "source") in found  # bytes that are not UTF-8
+    assert {lead["lead_id"] for lead in sandbox.leads()} == {"f_0", "f_4", "f_5", "f_6", "f_7"}
+    assert sandbox.lead("f_4")["name"] == "Zoë Ñúñez 李 Last4"

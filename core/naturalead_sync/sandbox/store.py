@@ -130,7 +130,11 @@ class Store:
 
     def phone_owner(self, phone: str) -> str | None:
         """The ``lead_id`` of the lead holding ``phone``, or None."""
-        row = self._db.execute("SELECT lead_id FROM leads WHERE phone = ?", (phone,)).fetchone()
+        # The partial index serves only queries that repeat its condition.
+        row = self._db.execute(
+            "SELECT lead_id FROM leads WHERE phone = ? AND phone IS NOT NULL AND phone != ''",
+            (phone,),
+        ).fetchone()
         return None if row is None else str(row["lead_id"])
 
     def leads(

@@ -1,0 +1,162 @@
+"""Settings of the custom connector: which file to read and how its columns are named."""
+
+from __future__ import annotations
+
+import codecs
+from datetime import UTC, tzinfo
+from pathlib import PurePath
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from naturalead_sync import ConnectorSettings
+from pydantic import Field, ValidationInfo, field_validator
+
+__all__ = ["DEFAULT_DELETED_VALUES", "SUFFIXES", "CustomSettings", "FileFormat", "zone"]
+
+FileFormat = Literal["csv", "jsonl"]
+
+#: File suffixes (lower case) and the format each one means.
+SUFFIXES: dict[str, FileFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+#: Values of the deleted column that flag a row as deleted (compared case-insensitively).
+DEFAULT_DELETED_VALUES = ["true", "1", "yes", "y", "deleted"]
+
+
+def zone(name: str) -> tzinfo:
+    """The time zone called ``name`` (an IANA name such as ``Europe/Paris``, or ``UTC``).
+
+    Raises ValueError with the fix when the name is unknown.
+    """
+    if name.upper() in ("UTC", "Z"):
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError, OSError):
+        raise ValueError(
+            f"unknown time zone {name!r}; use an IANA name such as 'UTC', 'Europe/Paris' or "
+            "'America/New_York'"
+        ) from None
+
+
+class CustomSettings(ConnectorSettings):
+    """``[connections.settings]`` of a ``connector = "custom"`` connection."""
+
+    path: str = Field(
+        min_length=1,
+        description=(
+            "The CSV or JSON Lines file to read. A relative path starts at the config file's "
+            "folder."
+        ),
+    )
+    format: FileFormat | None = Field(
+        default=None,
+        validate_default=True,
+        description=(
+            'The file format, "csv" or "jsonl". Inferred from the suffix of path (.csv, .jsonl, '
+            ".ndjson) when left out."
+        ),
+    )
+    id_column: str = Field(
+        default="id",
+        min_length=1,
+        description="The column holding each record's stable, unique id (it becomes lead_id).",
+    )
+    modified_column: str = Field(
+        default="updated_at",
+        min_length=1,
+        description=(
+            "The column holding each record's last modification time (ISO 8601, a date, or "
+            "unix epoch seconds)."
+        ),
+    )
+    deleted_column: str | None = Field(
+        default=None,
+        min_length=1,
+        description=(
+            "The column that flags deleted records; leave out when the file has none (use "
+            "reconcile_deletes = true on the connection instead)."
+        ),
+    )
+    deleted_values: list[str] = Field(
+        default=list(DEFAULT_DELETED_VALUES),
+        description=(
+            "Values of deleted_column that mean deleted, compared case-insensitively; any other "
+            "value (or an empty cell) means live."
+        ),
+    )
+    encoding: str = Field(
+        default="utf-8",
+        description=(
+            "The file's text encoding, e.g. utf-8, utf-8-sig, cp1252, latin-1. Rows with bytes "
+            "that are not valid in it are reported as bad records."
+        ),
+    )
+    delimiter: str = Field(
+        default=",",
+        description='The CSV field separator, one character (e.g. ";" or "\\t"). CSV only.',
+    )
+    timezone: str = Field(
+        default="UTC",
+        description=(
+            "The time zone of timestamps written without an offset (and of plain dates), as an "
+            "IANA name such as Europe/Paris."
+        ),
+    )
+
+    @field_validator("format")
+    @classmethod
+    def _infer_format(cls, value: FileFormat | None, info: ValidationInfo) -> FileFormat | None:
+        if value is not None:
+            return value
+        path = info.data.get("path")
+        if path is None:  # path itself is invalid: that error is reported instead
+            return None
+        suffix = PurePath(path).suffix.lower()
+        if suffix not in SUFFIXES:
+            raise ValueError(
+                f"cannot tell the format of {path!r} from its suffix "
+                f'({suffix or "none"}); set settings.format to "csv" or "jsonl", or name '
+                "the file .csv, .jsonl or .ndjson"
+            )
+        return SUFFIXES[suffix]
+
+    @field_validator("deleted_values")
+    @classmethod
+    def _normalise_deleted_values(cls, value: list[str]) -> list[str]:
+        cleaned = [item.strip().lower() for item in value if item.strip()]
+        if not cleaned:
+            raise ValueError('list at least one value that means deleted, e.g. ["true"]')
+        return cleaned
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(
+                f"unknown encoding {value!r}; use e.g. 'utf-8', 'utf-8-sig', 'cp1252' or 'latin-1'"
+            ) from None
+        return value
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        if len(value) != 1:
+            raise ValueError(f"must be exactly one character, got {value!r}")
+        if value in '\r\n"':
+            raise ValueError(f"{value!r} cannot separate CSV fields")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    @property
+    def file_format(self) -> FileFormat:
+        """The file format: ``format`` as given or as inferred from the suffix of ``path``."""
+        if self.format is not None:
+            return self.format
+        return SUFFIXES.get(PurePath(self.path).suffix.lower(), "csv")
