@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from naturalead_sync.client import NaturaleadClient
 from naturalead_sync.config import Config, LimitsConfig, load_config
 from naturalead_sync.runner import Runtime, run

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pluggy
 import pytest
+
 from naturalead_sync.plugins import get_plugin_manager
 from naturalead_sync.sandbox import Sandbox
 

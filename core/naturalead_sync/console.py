@@ -79,58 +79,29 @@ def _n(value: int) -> str:
 
 
 def render_report(report: RunReport, console: Console = stdout) -> None:
-    """The console summary of a run: one row per connection, then rejections and errors."""
-    dry = any(c.dry_run for c in report.connections)
-    rows: list[list[str | Text]] = []
+    """The console summary of a run: a short block per connection, then its rejections."""
+    if any(c.dry_run for c in report.connections):
+        console.print("[bold]Dry run[/]: what would happen (nothing was sent, no state written)")
     for c in report.connections:
         style = _STATUS_STYLE.get(c.status, "")
-        rows.append(
-            [
-                c.connection,
-                Text(c.status, style=style),
-                _n(c.records_fetched),
-                _n(c.created),
-                _n(c.updated),
-                _n(c.skipped_unchanged + c.skipped_stale + c.skipped_still_failing),
-                _n(c.rejected),
-                _n(c.deleted),
-                f"{c.upsert_requests}/{c.delete_requests}",
-                f"{c.retries}/{c.rate_limited}",
-                f"{c.duration_seconds:.1f}s",
-            ]
+        console.print(
+            f"[bold]{escape(c.connection)}[/] ({escape(c.connector)}) "
+            f"[{style}]{c.status}[/] in {c.duration_seconds:.1f}s",
+            highlight=False,
         )
-    title = "Dry run: what would happen (nothing was sent)" if dry else "Run summary"
-    console.print(
-        table(
-            title,
-            [
-                "connection",
-                "status",
-                "fetched",
-                "created",
-                "updated",
-                "skipped",
-                "rejected",
-                "deleted",
-                "requests up/del",
-                "retries/429",
-                "time",
-            ],
-            rows,
-        )
-    )
-    for c in report.connections:
+        skipped = c.skipped_unchanged + c.skipped_stale + c.skipped_still_failing
+        lines = [
+            f"fetched {_n(c.records_fetched)} · created {_n(c.created)} · updated "
+            f"{_n(c.updated)} · unchanged {_n(skipped)} · rejected {_n(c.rejected)} · "
+            f"deleted {_n(c.deleted)}",
+            f"requests {_n(c.upsert_requests)} upsert, {_n(c.delete_requests)} delete · "
+            f"retries {_n(c.retries)} · 429s {_n(c.rate_limited)}",
+            f"cursor {c.cursor_before or '(start)'} -> {c.cursor_after or '(unchanged)'}",
+        ]
+        for line in lines:
+            console.print(f"  {line}", highlight=False, markup=False)
         if c.error:
-            console.print(
-                f"[bold red]{escape(c.connection)}:[/] {escape(c.error)}", highlight=False
-            )
-        if c.cursor_before or c.cursor_after:
-            console.print(
-                f"{c.connection}: cursor {c.cursor_before or '(start)'} -> {c.cursor_after}",
-                highlight=False,
-                markup=False,
-                style="dim",
-            )
+            console.print(f"  [bold red]error:[/] {escape(c.error)}", highlight=False)
         for rejection in c.rejections[:_SHOWN_REJECTIONS]:
             console.print(
                 f"  [yellow]rejected[/] {escape(rejection.lead_id)} ({rejection.where}): "

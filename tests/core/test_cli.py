@@ -138,3 +138,13 @@ def test_json_logs(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     assert lines and {"time", "level", "logger", "message"} <= set(lines[0])
     assert DEFAULT_KEY not in result.stderr
+
+
+def test_check_warns_when_connections_share_an_account_without_prefix(tmp_path: Path) -> None:
+    setup(tmp_path)
+    text = (tmp_path / "naturalead-sync.toml").read_text()
+    second = text[text.index("[[connections]]") :].replace('name = "csv"', 'name = "csv2"')
+    (tmp_path / "naturalead-sync.toml").write_text(text + second)
+    result = cli("check", "--no-destination", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "warn  connections: connections csv, csv2 send to one account without" in result.stdout

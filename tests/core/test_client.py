@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+
 from naturalead_sync import AuthError, DestinationError, TransientError
 from naturalead_sync.client import NaturaleadClient
 from naturalead_sync.config import LimitsConfig, RetryConfig

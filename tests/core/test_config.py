@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
 from naturalead_sync import ConfigError
 from naturalead_sync.config import load_config
 

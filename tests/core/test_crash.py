@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from naturalead_sync.sandbox import DEFAULT_KEY, Sandbox, serve
 from support import config_text, lead_row, write_csv
 

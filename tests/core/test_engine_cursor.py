@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from naturalead_sync import Connector, ConnectorSettings, Lead, SourceRecord, Window, hookimpl
 from naturalead_sync.config import Config, load_config
 from naturalead_sync.engine import RunOptions

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
+
+from naturalead_sync.client import NaturaleadClient
+from naturalead_sync.config import LimitsConfig
 from naturalead_sync.pacing import Pacer
+from naturalead_sync.sandbox import DEFAULT_KEY, Sandbox, SandboxTransport, serve
 
 
 class FakeClock:
@@ -69,3 +76,36 @@ def test_defer_blocks_until_the_given_time() -> None:
     pacer.acquire(1)
     assert clock.now == pytest.approx(12.5)
     assert pacer.waited == pytest.approx(12.5)
+
+
+@pytest.mark.parametrize("over_loopback", [False, True])
+def test_real_client_against_sandbox_keeps_every_window_under_the_limit(
+    tmp_path: Path, over_loopback: bool
+) -> None:
+    """15 requests at 5 per 0.5 s against the sandbox's own limiter: no 429, no wasted wait."""
+    window, per_window, batches = 0.5, 5, 15
+    box = Sandbox(tmp_path / "sb.db", requests_per_window=per_window, window_seconds=window)
+    limits = LimitsConfig(requests_per_window=per_window, window=timedelta(seconds=window))
+    with contextlib.ExitStack() as stack:
+        if over_loopback:
+            server = stack.enter_context(serve(box))
+            client = NaturaleadClient(server.url, DEFAULT_KEY, limits=limits)
+        else:
+            client = NaturaleadClient(
+                "http://sandbox.invalid",
+                DEFAULT_KEY,
+                limits=limits,
+                transport=SandboxTransport(box),
+            )
+        for b in range(batches):
+            client.upsert("t", [{"lead_id": f"{b}-{i}"} for i in range(100)])
+        client.close()
+    log = box.request_log
+    box.close()
+    assert len(log) == batches and all(r.status == 200 for r in log)
+    assert client.stats.rate_limited == 0
+    stamps = [(r.received, r.items) for r in log]
+    assert max_in_any_window(stamps, window)[0] <= per_window
+    # The pacer never waits longer than the limit demands: at most the theoretical minimum.
+    minimum = (batches // per_window - 1) * window
+    assert client.pacer.waited <= minimum + 0.05

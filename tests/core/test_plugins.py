@@ -8,6 +8,7 @@ from typing import Any
 
 import pluggy
 import pytest
+
 from naturalead_sync import (
     ConfigError,
     ConnectionReport,

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from naturalead_sync.models import LIMITS
 from naturalead_sync.sandbox import (
     DEFAULT_KEY,

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from naturalead_sync import StateError
 from naturalead_sync.state import SCHEMA_VERSION, LedgerWrite, StateStore
 

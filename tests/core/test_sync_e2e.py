@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from naturalead_sync.engine import RunOptions
 from naturalead_sync.runner import run
 from naturalead_sync.sandbox import Faults, Sandbox

@@ -8,8 +8,9 @@ from pathlib import PurePath
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from naturalead_sync import ConnectorSettings
 from pydantic import Field, ValidationInfo, field_validator
+
+from naturalead_sync import ConnectorSettings
 
 __all__ = ["DEFAULT_DELETED_VALUES", "SUFFIXES", "CustomSettings", "FileFormat", "zone"]
 

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from naturalead_sync import ConnectorContext, ConnectorError, SourceRecord, Window
 from naturalead_sync.plugins import get_connectors, get_plugin_manager
 from naturalead_sync_custom import CustomConnector, CustomSettings
 from naturalead_sync_custom.files import parse_timestamp, read_rows
-from pydantic import ValidationError
 
 HEADER = "id,name,phone,email,updated_at,deleted\n"
 EVERYTHING = Window(None, datetime(2100, 1, 1, tzinfo=UTC))

@@ -1,0 +1,103 @@
+"""Mapping expressions, overrides, prefixes and local validation (pure logic)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from naturalead_sync import Lead, RecordError, SourceRecord
+from naturalead_sync.config import MappingConfig
+from naturalead_sync.mapping import Mapper, compile_expression
+from naturalead_sync.validation import LeadValidator
+
+FIELDS = {
+    "first": "Ada",
+    "last": "Lovelace",
+    "score": 9.0,
+    "vip": True,
+    "empty": "",
+    "properties": {"email": "ada@example.com"},
+}
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("first", "Ada"),
+        ("{first} {last}", "Ada Lovelace"),
+        ("{first} {missing} {last}", "Ada Lovelace"),
+        ("=VIP", "VIP"),
+        ("==x", "=x"),
+        ("properties.email", "ada@example.com"),
+        ("score", "9"),
+        ("vip", "true"),
+        ("missing", ""),
+    ],
+)
+def test_expressions(expression: str, expected: str) -> None:
+    assert compile_expression(expression)(FIELDS) == expected
+
+
+def test_overrides_replace_defaults_and_add_prefix() -> None:
+    record = SourceRecord("42", datetime(2026, 1, 1, tzinfo=UTC), FIELDS)
+    default = Lead(
+        lead_id="42",
+        name="default",
+        email="d@example.com",
+        custom_fields={"keep": "1", "drop": "2"},
+        tags=["a"],
+    )
+    mapper = Mapper(
+        MappingConfig(
+            name="{first} {last}",
+            custom_fields={"score": "score", "drop": "empty"},
+            tags=["=crm", "{empty}"],
+        ),
+        lead_id_prefix="hs_",
+    )
+    lead = mapper.apply(default, record)
+    assert lead.lead_id == "hs_42"
+    assert lead.name == "Ada Lovelace"
+    assert lead.email == "d@example.com"  # not overridden
+    assert lead.custom_fields == {"keep": "1", "score": "9"}
+    assert lead.tags == ["crm"]
+
+
+def test_empty_policy_omits_or_sends() -> None:
+    lead = Lead(lead_id="1", name="A")
+    assert lead.payload() == {"lead_id": "1", "name": "A"}
+    assert lead.payload(send_empty=True) == {
+        "lead_id": "1",
+        "name": "A",
+        "phone": "",
+        "email": "",
+        "customFields": {},
+        "tags": [],
+    }
+
+
+def test_phone_normalised_with_region_and_policies() -> None:
+    assert LeadValidator("GB").normalise_phone("020 7946 0958") == "+442079460958"
+    with pytest.raises(RecordError, match=r"phone '12' is not a valid number.*invalid_phone"):
+        LeadValidator("US").validate(Lead(lead_id="1", phone="12"))
+    lead, warnings = LeadValidator("US", invalid_phone="drop").validate(
+        Lead(lead_id="1", phone="12", name="x")
+    )
+    assert lead.phone is None and lead.name == "x" and warnings
+
+
+def test_email_checked_and_size_limits() -> None:
+    with pytest.raises(RecordError, match="email 'a@@b' is invalid"):
+        LeadValidator().validate(Lead(lead_id="1", email="a@@b"))
+    lead, _ = LeadValidator(invalid_email="drop").validate(Lead(lead_id="1", email="nope"))
+    assert lead.email is None
+    with pytest.raises(RecordError, match=r"customFields\.notes is 10001 characters long"):
+        LeadValidator().validate(Lead(lead_id="1", custom_fields={"notes": "x" * 10_001}))
+    with pytest.raises(RecordError, match="51 tags; the limit is 50"):
+        LeadValidator().validate(Lead(lead_id="1", tags=[str(i) for i in range(51)]))
+
+
+def test_lead_id_must_not_be_blank() -> None:
+    with pytest.raises(ValueError, match="lead_id"):
+        Lead(lead_id="  ")
