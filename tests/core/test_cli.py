@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
 from naturalead_sync.sandbox import DEFAULT_KEY, Sandbox, serve
 from support import config_text, lead_row, write_csv
 
@@ -148,3 +150,57 @@ def test_check_warns_when_connections_share_an_account_without_prefix(tmp_path: 
     result = cli("check", "--no-destination", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "warn  connections: connections csv, csv2 send to one account without" in result.stdout
+
+
+def test_sandbox_serve_answers_on_loopback(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "naturalead_sync",
+            "sandbox",
+            "serve",
+            "--db",
+            "sb.db",
+            "--port",
+            "0",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        url = first.split()[2]
+        assert url.startswith("http://127.0.0.1:")
+        answer = httpx.post(
+            f"{url}/api/leads/sync",
+            headers={"X-API-Key": DEFAULT_KEY},
+            json={"leads": [{"lead_id": "a", "name": "A"}]},
+            timeout=10,
+        )
+        assert answer.json()["created"] == 1
+        assert answer.headers["RateLimit-Limit"] == "50"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    shown = cli("sandbox", "leads", "--db", "sb.db", cwd=tmp_path)
+    assert "1 lead(s) in the sandbox" in shown.stdout
+
+
+def test_debug_logs_never_show_the_key(tmp_path: Path) -> None:
+    key = "nl_test_" + "7" * 64
+    box = Sandbox(tmp_path / "remote.db")
+    box.add_key(key, ["leads:sync_create", "leads:sync_delete"])
+    with serve(box) as server:
+        setup(tmp_path, destination=f'url = "{server.url}"\napi_key = "${{NL_KEY}}"')
+        result = cli(
+            "-vv", "--debug", "run", "--report", "r.json", cwd=tmp_path, env={"NL_KEY": key}
+        )
+    box.close()
+    assert result.returncode == 0, result.stderr
+    assert "HTTP Request: POST" in result.stderr  # debug logging was on
+    for text in (result.stdout, result.stderr, (tmp_path / "r.json").read_text()):
+        assert key not in text
