@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 CHANGED, DELETED = "changed", "deleted"
 #: Commit progress at least this often even when nothing is sent (skips, local rejections).
 _CHECKPOINT_EVERY = 1000
+#: Full batches prepared ahead while the pacer makes the engine wait (one window's worth).
+_MAX_READY = 50
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,11 @@ class ConnectionSync:
             connection.default_region, connection.invalid_phone, connection.invalid_email
         )
         self.progress = progress
+        #: The batch being filled, full batches waiting for the pacer, and the modification
+        #: time of every lead in either (for the cursor and for duplicates across batches).
         self.batch: dict[str, _Pending] = {}
+        self.ready: deque[dict[str, _Pending]] = deque()
+        self.queued: dict[str, datetime] = {}
         self.run_id = 0
 
     # -- the run ------------------------------------------------------------------------------
@@ -139,11 +146,13 @@ class ConnectionSync:
             self._process(record, progress.writes)
             progress.since_checkpoint += 1
             if len(self.batch) >= self.batch_size:
-                self._flush(progress.writes)
+                self._seal()
+                if self._send_ready(progress.writes, block=False):
+                    self._checkpoint(progress, window)
+            if progress.since_checkpoint >= _CHECKPOINT_EVERY:
                 self._checkpoint(progress, window)
-            elif progress.since_checkpoint >= _CHECKPOINT_EVERY:
-                self._checkpoint(progress, window)
-        self._flush(progress.writes)
+        self._seal()
+        self._send_ready(progress.writes, block=True)
         self._commit(progress.writes, (CHANGED, window.end))
         self.report.cursor_after = (
             window.end if not self.options.dry_run else cursor or end
@@ -170,7 +179,7 @@ class ConnectionSync:
         """Commit the ledger writes and, when safe, move the cursor."""
         target: tuple[str, datetime | None] | None = None
         if progress.ordered and progress.last_seen is not None:
-            oldest_pending = min((p.modified_at for p in self.batch.values()), default=None)
+            oldest_pending = min(self.queued.values(), default=None)
             target = (CHANGED, min(oldest_pending or progress.last_seen, window.end))
         elif progress.rolled_back:
             # Earlier checkpoints trusted an order that did not hold: undo them.
@@ -245,12 +254,13 @@ class ConnectionSync:
         except RecordError as exc:
             self._reject_locally(record, lead_id, digest, None, exc, writes)
             return
-        previous = self.batch.get(lead_id)
-        if previous is not None and previous.modified_at > record.modified_at:
+        previous = self.queued.get(lead_id)
+        if previous is not None and previous > record.modified_at:
             self.report.skipped_stale += 1
             return
         known = entry is not None and entry.accepted_hash is not None
         self.batch[lead_id] = _Pending(record.id, record.modified_at, payload, digest, known)
+        self.queued[lead_id] = record.modified_at
 
     def _reject_locally(
         self,
@@ -281,10 +291,35 @@ class ConnectionSync:
 
     # -- sending --------------------------------------------------------------------------------
 
-    def _flush(self, writes: list[LedgerWrite]) -> None:
-        if not self.batch:
-            return
-        batch, self.batch = self.batch, {}
+    def _seal(self) -> None:
+        """Move the batch being filled to the ready queue."""
+        if self.batch:
+            self.ready.append(self.batch)
+            self.batch = {}
+
+    def _send_ready(self, writes: list[LedgerWrite], *, block: bool) -> bool:
+        """Send ready batches; returns whether any was sent.
+
+        Without ``block``, a batch goes out only when the pacer lets it go at once, or when
+        too many are waiting: the engine keeps preparing the next batches while the rate
+        limit makes it wait, instead of sleeping with nothing done.
+        """
+        sent = False
+        while self.ready and (
+            block
+            or self.client is None
+            or len(self.ready) > _MAX_READY
+            or self.client.pacer.wait_needed(len(self.ready[0])) <= 0
+        ):
+            batch = self.ready.popleft()
+            self._send(batch, writes)
+            for lead_id, pending in batch.items():
+                if self.queued.get(lead_id) == pending.modified_at:
+                    del self.queued[lead_id]
+            sent = True
+        return sent
+
+    def _send(self, batch: dict[str, _Pending], writes: list[LedgerWrite]) -> None:
         if self.client is None:  # dry run: say what would happen
             for pending in batch.values():
                 if pending.known:
@@ -337,9 +372,11 @@ class ConnectionSync:
                 self.report.failed_refetched += 1
                 self._process(record, writes)
                 if len(self.batch) >= self.batch_size:
-                    self._flush(writes)
+                    self._seal()
+                    self._send_ready(writes, block=True)
                     self._commit(writes, None)
-        self._flush(writes)
+        self._seal()
+        self._send_ready(writes, block=True)
         self._commit(writes, None)
 
     # -- deletes ----------------------------------------------------------------------------------

@@ -43,7 +43,11 @@ class Pacer:
         while self._sent and self._sent[0][0] <= now - self.window:
             self._items_in_window -= self._sent.popleft()[1]
 
-    def _wait_needed(self, items: int, now: float) -> float:
+    def wait_needed(self, items: int) -> float:
+        """Seconds until a request carrying ``items`` items may be sent (0: right now)."""
+        return self._wait_at(min(items, self.max_items), self.clock())
+
+    def _wait_at(self, items: int, now: float) -> float:
         self._prune(now)
         wait = max(0.0, self._blocked_until - now)
         if len(self._sent) >= self.max_requests:
@@ -61,7 +65,7 @@ class Pacer:
     def acquire(self, items: int) -> None:
         """Block until a request carrying ``items`` items fits in the window."""
         items = min(items, self.max_items)
-        while (wait := self._wait_needed(items, self.clock())) > 0:
+        while (wait := self._wait_at(items, self.clock())) > 0:
             self.sleep(wait)
             self.waited += wait
 

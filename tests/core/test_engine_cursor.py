@@ -63,18 +63,21 @@ def put(record_id: str, modified: datetime, name: str | None = None) -> None:
     SOURCE[record_id] = SourceRecord(record_id, modified, {"name": name or f"Lead {record_id}"})
 
 
-def config(tmp_path: Path) -> Config:
+def config(tmp_path: Path, limits: str = "") -> Config:
     path = tmp_path / "c.toml"
     path.write_text(
         '[destination]\nsandbox = "sb.db"\n[destination.retry]\nmax_attempts = 2\n'
-        'backoff_initial = "1ms"\nbackoff_max = "2ms"\n[state]\npath = "state.db"\n'
+        'backoff_initial = "1ms"\nbackoff_max = "2ms"\n[destination.limits]\n'
+        f'{limits}\n[state]\npath = "state.db"\n'
         '[[connections]]\nname = "mem"\nconnector = "memory"\nlookback = "1m"\n'
     )
     return load_config(path)
 
 
-def sync(tmp_path: Path, sandbox: Sandbox, options: RunOptions | None = None) -> ConnectionReport:
-    runtime = sandbox_runtime(config(tmp_path), sandbox)
+def sync(
+    tmp_path: Path, sandbox: Sandbox, options: RunOptions | None = None, limits: str = ""
+) -> ConnectionReport:
+    runtime = sandbox_runtime(config(tmp_path, limits), sandbox)
     runtime.pm.register(Plugin(), name="memory-plugin")
     return run(runtime, options=options).connections[0]
 
@@ -84,13 +87,18 @@ def cursor(tmp_path: Path) -> datetime | None:
         return store.get_cursor("mem", "changed")
 
 
+@pytest.mark.parametrize(
+    "limits",
+    ["", 'requests_per_window = 1\nwindow = "0.2s"'],
+    ids=["unpaced", "paced: batches wait in the ready queue"],
+)
 def test_failure_mid_run_keeps_cursor_before_the_first_unsent_record(
-    tmp_path: Path, sandbox: Sandbox
+    tmp_path: Path, sandbox: Sandbox, limits: str
 ) -> None:
     for n in range(300):
         put(f"r{n:03d}", T0 + timedelta(seconds=n // 120))  # big groups of equal times
     sandbox.script("ok", "500", "500")  # first batch lands, then the second keeps failing
-    failed = sync(tmp_path, sandbox)
+    failed = sync(tmp_path, sandbox, limits=limits)
     assert failed.status == "failed" and "failed 2 times" in (failed.error or "")
     assert len(sandbox.leads()) == 100
     # r000..r099 (time T0) are done; r100.. are not; the cursor may not pass T0.

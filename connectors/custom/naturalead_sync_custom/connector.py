@@ -175,6 +175,23 @@ class CustomConnector(Connector):
             assert row.fields is not None  # a row without fields has a problem
             yield SourceRecord(id=parsed.id, modified_at=parsed.modified, fields=row.fields)
 
+    def _deletions(self, window: Window | None) -> dict[str, datetime]:
+        """The newest deletion time of each id flagged deleted by a clean row (in ``window``)."""
+        deleted_at: dict[str, datetime] = {}
+        for row in self._rows():
+            parsed = self._parse(row)
+            if (
+                parsed.problem is None
+                and parsed.deleted
+                and parsed.id is not None
+                and parsed.modified is not None
+                and (window is None or parsed.modified in window)
+            ):
+                known = deleted_at.get(parsed.id)
+                if known is None or parsed.modified > known:
+                    deleted_at[parsed.id] = parsed.modified
+        return deleted_at
+
     def fetch_deleted(self, window: Window) -> Iterator[str]:
         """Yield the ids of rows flagged deleted whose modification time is inside ``window``.
 
@@ -183,19 +200,7 @@ class CustomConnector(Connector):
         """
         if self.settings.deleted_column is None:
             return
-        candidates: dict[str, datetime] = {}
-        for row in self._rows():
-            parsed = self._parse(row)
-            if (
-                parsed.problem is None
-                and parsed.deleted
-                and parsed.id is not None
-                and parsed.modified is not None
-                and parsed.modified in window
-            ):
-                known = candidates.get(parsed.id)
-                if known is None or parsed.modified > known:
-                    candidates[parsed.id] = parsed.modified
+        candidates = self._deletions(window)
         if not candidates:
             return
         for row in self._rows():  # second pass: drop records restored after their deletion
@@ -215,19 +220,7 @@ class CustomConnector(Connector):
         would delete the lead on it. A live row counts unless a clean row flagged deleted with
         a later modification time supersedes it; rows with problems count as live.
         """
-        deleted_at: dict[str, datetime] = {}
-        if self.settings.deleted_column is not None:
-            for row in self._rows():
-                parsed = self._parse(row)
-                if (
-                    parsed.problem is None
-                    and parsed.deleted
-                    and parsed.id is not None
-                    and parsed.modified is not None
-                ):
-                    known = deleted_at.get(parsed.id)
-                    if known is None or parsed.modified > known:
-                        deleted_at[parsed.id] = parsed.modified
+        deleted_at = self._deletions(None) if self.settings.deleted_column is not None else {}
         seen: set[str] = set()
         for row in self._rows():
             if row.fields is None:
