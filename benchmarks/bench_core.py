@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def make_csv(path: Path, n: int) -> None:
+    """N leads modified an hour ago (inside the next run's 2 h lookback)."""
+    modified = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(
@@ -55,7 +58,7 @@ def make_csv(path: Path, n: int) -> None:
                     f"+1415{2000000 + i % 7999999:07d}",
                     f"lead{i}@example.com",
                     f"Company {i % 97}",
-                    "2026-01-01T00:00:00Z",
+                    modified,
                 ]
             )
 
@@ -74,6 +77,7 @@ path = "state.db"
 [[connections]]
 name = "bench"
 connector = "custom"
+lookback = "2h"
 [connections.settings]
 path = "leads.csv"
 [connections.mapping]
@@ -125,8 +129,9 @@ def throughput(n: int, window: float) -> dict[str, Any]:
     }
 
 
-def _null_run(n: int, folder: Path) -> tuple[float, float, Any]:
-    make_csv(folder / "leads.csv", n)
+def _null_run(n: int, folder: Path, *, fresh: bool = True) -> tuple[float, float, Any]:
+    if fresh:
+        make_csv(folder / "leads.csv", n)
     config = make_config(folder, 60.0)
     cpu = time.process_time()
     wall = time.monotonic()
@@ -135,8 +140,11 @@ def _null_run(n: int, folder: Path) -> tuple[float, float, Any]:
 
 
 def cpu(n: int) -> dict[str, Any]:
+    """First sync (every lead mapped, checked and sent), then a re-run of the same leads
+    inside the lookback (every lead read, mapped, hashed and skipped as unchanged)."""
     with tempfile.TemporaryDirectory() as tmp:
         seconds, wall, report = _null_run(n, Path(tmp))
+        again, _, rerun = _null_run(n, Path(tmp), fresh=False)
     return {
         "benchmark": "cpu",
         "leads": n,
@@ -145,6 +153,9 @@ def cpu(n: int) -> dict[str, Any]:
         "cpu_us_per_lead": round(seconds / n * 1e6, 2),
         "status": report.status,
         "created": report.created,
+        "rerun_cpu_us_per_lead": round(again / n * 1e6, 2),
+        "rerun_skipped_unchanged": rerun.skipped_unchanged,
+        "rerun_requests": rerun.upsert_requests + rerun.delete_requests,
     }
 
 
