@@ -21,6 +21,7 @@ error naming the key and the variable. Relative paths are relative to the config
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -212,8 +213,7 @@ class Config(_Model):
 
     def resolve(self, path: str) -> Path:
         """A path from the config, relative to the config file's folder."""
-        candidate = Path(path).expanduser()
-        return candidate if candidate.is_absolute() else self.base_dir / candidate
+        return Path(os.path.normpath(self.base_dir / Path(path).expanduser()))
 
     def connection(self, name: str) -> ConnectionConfig:
         """The connection called ``name``, or a :class:`ConfigError` listing the names."""
@@ -264,15 +264,43 @@ def _location(loc: tuple[int | str, ...], data: Any) -> str:
     return "".join(parts) or "(top level)"
 
 
-def format_validation_error(error: ValidationError, data: Any, prefix: str = "") -> str:
+def _sibling_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the model accepts next to the key at ``loc`` (for spelling suggestions)."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        fields = getattr(current, "model_fields", {})
+        if part not in fields:
+            return []
+        annotation = fields[part].annotation
+        for candidate in (annotation, *getattr(annotation, "__args__", ())):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                current = candidate
+                break
+        else:
+            return []
+    return [name for name in getattr(current, "model_fields", {}) if name != "base_dir"]
+
+
+def format_validation_error(
+    error: ValidationError, data: Any, prefix: str = "", model: type[BaseModel] | None = None
+) -> str:
     """One line per problem: the key path, what is wrong, and (for unknown keys) the fix."""
     lines = []
     for item in error.errors():
-        where = _location(tuple(item["loc"]), data)
+        loc = tuple(item["loc"])
+        where = _location(loc, data)
         where = f"{prefix}{where}" if prefix else where
         message = item["msg"]
         if item["type"] == "extra_forbidden":
-            message = "unknown key; check its spelling against the documented keys"
+            known = _sibling_keys(model, loc) if model is not None else []
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            message = "unknown key; " + (
+                f"did you mean {close[0]!r}?"
+                if close
+                else "check its spelling against the documented keys"
+            )
         elif item["type"] == "missing":
             message = "required key is missing"
         elif message.startswith("Value error, "):
@@ -322,6 +350,7 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
         config = Config.model_validate({**data, "base_dir": path.resolve().parent})
     except ValidationError as exc:
         raise ConfigError(
-            f"{path} has {exc.error_count()} problem(s):\n{format_validation_error(exc, data)}"
+            f"{path} has {exc.error_count()} problem(s):\n"
+            f"{format_validation_error(exc, data, model=Config)}"
         ) from None
     return config

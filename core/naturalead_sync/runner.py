@@ -81,7 +81,10 @@ def connector_settings(
         return info, info.cls.Settings.model_validate(connection.settings)
     except ValidationError as exc:
         details = format_validation_error(
-            exc, connection.settings, prefix=f"connections[{connection.name}].settings."
+            exc,
+            connection.settings,
+            prefix=f"connections[{connection.name}].settings.",
+            model=info.cls.Settings,
         )
         raise ConfigError(
             f"connection {connection.name!r}: settings for connector {info.name!r} are "
