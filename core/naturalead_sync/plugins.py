@@ -4,7 +4,8 @@ Environment switches:
 
 - ``NATURALEAD_SYNC_DISABLED_PLUGINS``: comma-separated entry-point names (or distribution
   names) that are not loaded, e.g. ``hubspot,acme-sync``.
-- ``NATURALEAD_SYNC_TRACE_PLUGINS``: when set, every hook call is logged at DEBUG level.
+- ``NATURALEAD_SYNC_TRACE_PLUGINS``: when set, every hook call is logged at DEBUG level
+  with the plugin it reaches (run with ``-vv`` to see them).
 """
 
 from __future__ import annotations
@@ -71,10 +72,18 @@ def get_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManage
                 pm.set_blocked(entry_point.name)
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     pm.check_pending()
-    if os.environ.get(TRACE_ENV):
-        pm.trace.root.setwriter(lambda message: log.debug("hook: %s", message.rstrip()))
-        pm.enable_tracing()
     return pm
+
+
+def _call(impl: Any, hook: str, **kwargs: Any) -> Any:
+    """Call one plugin's implementation of ``hook`` (traced when the env switch is on).
+
+    The engine calls implementations one by one, not through ``pm.hook``, so that it can
+    chain results, name the plugin in errors and isolate a failing observer.
+    """
+    if os.environ.get(TRACE_ENV):
+        log.debug("hook %s -> plugin %s", hook, impl.plugin_name)
+    return impl.function(**kwargs)
 
 
 def _distribution_of(pm: pluggy.PluginManager, plugin: object) -> tuple[str, str]:
@@ -110,7 +119,7 @@ def get_connectors(pm: pluggy.PluginManager) -> dict[str, ConnectorInfo]:
                 )
             found[cls.name] = ConnectorInfo(cls.name, cls, distribution, version)
 
-        impl.function(register=register)
+        _call(impl, "register_connectors", register=register)
     return dict(sorted(found.items()))
 
 
@@ -129,7 +138,7 @@ def apply_transform_lead(
     """
     for impl in _transform_impls(pm):
         try:
-            result = impl.function(lead=lead, record=record, connection=connection)
+            result = _call(impl, "transform_lead", lead=lead, record=record, connection=connection)
         except (SkipLead, RecordError):
             raise
         except Exception as exc:
@@ -150,6 +159,6 @@ def notify_run_finished(pm: pluggy.PluginManager, report: ConnectionReport) -> N
     """Call every ``run_finished`` hook; a failing observer is logged, never raised."""
     for impl in pm.hook.run_finished.get_hookimpls():
         try:
-            impl.function(report=report)
+            _call(impl, "run_finished", report=report)
         except Exception:
             log.exception("plugin %r failed in run_finished", impl.plugin_name)

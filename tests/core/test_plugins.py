@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -174,3 +175,12 @@ def test_hook_run_finished(tmp_path: Path, sandbox: Sandbox) -> None:
     report = _run_with(tmp_path, sandbox, Observer())
     assert seen == [report]
     assert (report.status, report.created) == ("ok", 6)
+
+
+def test_trace_switch_logs_each_hook_call(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("NATURALEAD_SYNC_TRACE_PLUGINS", "1")
+    with caplog.at_level(logging.DEBUG, logger="naturalead_sync.plugins"):
+        get_connectors(get_plugin_manager())
+    assert "hook register_connectors -> plugin custom" in caplog.text
