@@ -101,3 +101,39 @@ def test_email_checked_and_size_limits() -> None:
 def test_lead_id_must_not_be_blank() -> None:
     with pytest.raises(ValueError, match="lead_id"):
         Lead(lead_id="  ")
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "a.b@Example.COM",
+        "a+b@gmail.com",
+        "ABC@x.co.uk",
+        "a@bücher.de",
+        "ü@x.com",
+        "a@foo.test",
+        "a..b@x.com",
+        ".a@x.com",
+        "a@x",
+        "a@x.123",
+        "a@-x.com",
+        '"q"@x.com',
+        "a@[127.0.0.1]",
+        "x" * 65 + "@x.com",
+        "a@" + "x" * 64 + ".com",
+    ],
+)
+def test_fast_email_check_agrees_with_email_validator(address: str) -> None:
+    from email_validator import EmailNotValidError, validate_email
+
+    from naturalead_sync.validation import normalise_email
+
+    try:
+        expected: str | None = validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError:
+        expected = None
+    try:
+        got: str | None = normalise_email(address)
+    except EmailNotValidError:
+        got = None
+    assert got == expected

@@ -6,6 +6,7 @@ import re
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -52,6 +53,7 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+@lru_cache(maxsize=1024)
 def _key(column: str) -> str:
     """A column name for loose matching: ``First Name``, ``first_name`` -> ``firstname``."""
     return _NAME_KEY.sub("", column).lower()
@@ -357,14 +359,21 @@ class CustomConnector(Connector):
         return warnings
 
 
+@lru_cache(maxsize=64)
+def _loose_columns(columns: tuple[str, ...]) -> dict[str, str]:
+    """Loose name -> column, computed once per header (rows of a CSV share one)."""
+    loose: dict[str, str] = {}
+    for column in columns:
+        loose.setdefault(_key(column), column)
+    return loose
+
+
 class _Columns:
     """Looks a record's columns up by exact name, then loosely (see :func:`_key`)."""
 
     def __init__(self, fields: Mapping[str, Any]) -> None:
         self.fields = fields
-        self.loose: dict[str, str] = {}
-        for column in fields:
-            self.loose.setdefault(_key(column), column)
+        self.loose = _loose_columns(tuple(fields))
 
     def value(self, *names: str) -> Any:
         """The first present, non-empty value among ``names``, or None."""
