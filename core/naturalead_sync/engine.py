@@ -15,6 +15,7 @@ It follows the correctness rules of the design:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -140,19 +141,26 @@ class ConnectionSync:
         self.run_id = 0 if self.options.dry_run else self.state.start_run(name)
         progress = _Progress(start=cursor, ordered=self.connector.ordered)
         log.info("%s: fetching changes in [%s, %s)", name, window.start or "beginning", end)
-        for record in self.connector.fetch_changed(window):
-            self.report.records_fetched += 1
-            self._track_order(record, progress)
-            self._process(record, progress.writes)
-            progress.since_checkpoint += 1
-            if len(self.batch) >= self.batch_size:
-                self._seal()
-                if self._send_ready(progress.writes, block=False):
+        try:
+            for record in self.connector.fetch_changed(window):
+                self.report.records_fetched += 1
+                self._track_order(record, progress)
+                self._process(record, progress.writes)
+                progress.since_checkpoint += 1
+                if len(self.batch) >= self.batch_size:
+                    self._seal()
+                    if self._send_ready(progress.writes, block=False):
+                        self._checkpoint(progress, window)
+                if progress.since_checkpoint >= _CHECKPOINT_EVERY:
                     self._checkpoint(progress, window)
-            if progress.since_checkpoint >= _CHECKPOINT_EVERY:
-                self._checkpoint(progress, window)
-        self._seal()
-        self._send_ready(progress.writes, block=True)
+            self._seal()
+            self._send_ready(progress.writes, block=True)
+        except Exception:
+            # Keep what Naturalead already accepted (so it is not sent again); the cursor
+            # stays at the last checkpoint.
+            with contextlib.suppress(Exception):
+                self._commit(progress.writes, None)
+            raise
         self._commit(progress.writes, (CHANGED, window.end))
         self.report.cursor_after = (
             window.end if not self.options.dry_run else cursor or end

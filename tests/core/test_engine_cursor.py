@@ -106,6 +106,7 @@ def test_failure_mid_run_keeps_cursor_before_the_first_unsent_record(
     resumed = sync(tmp_path, sandbox)
     assert resumed.status == "ok"
     assert resumed.skipped_unchanged == 100  # the overlap costs no request
+    assert resumed.upsert_requests == 2  # only the 200 never accepted
     assert len(sandbox.leads()) == 300
 
 
@@ -161,3 +162,20 @@ def test_out_of_order_records_disable_mid_run_checkpoints(
     assert cursor(tmp_path) is None
     sync(tmp_path, sandbox)
     assert len(sandbox.leads()) == 250
+
+
+def test_batches_accepted_before_a_failure_are_not_sent_again(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    for n in range(300):
+        put(f"a{n:03d}", T0 + timedelta(seconds=n))
+    sandbox.script("ok", "ok", "500", "500")  # the third batch fails for good
+    paced = 'requests_per_window = 1\nwindow = "0.1s"'  # batches queue behind the pacer
+    failed = sync(tmp_path, sandbox, limits=paced)
+    assert failed.status == "failed"
+    assert len(sandbox.leads()) == 200
+    with StateStore(tmp_path / "state.db") as store:
+        assert store.count("mem", "accepted") == 200
+    resumed = sync(tmp_path, sandbox, limits=paced)
+    assert (resumed.status, resumed.upsert_requests) == ("ok", 1)
+    assert len(sandbox.leads()) == 300
