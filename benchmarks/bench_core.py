@@ -28,12 +28,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from naturalead_sync import Connector, Lead, SourceRecord, Window, hookimpl
 from naturalead_sync.client import NaturaleadClient
 from naturalead_sync.config import Config, LimitsConfig, load_config
 from naturalead_sync.runner import Runtime, run
@@ -159,6 +161,62 @@ def cpu(n: int) -> dict[str, Any]:
     }
 
 
+class _MemoryConnector(Connector):
+    """Records built in memory, names and custom fields only: no file parsing, no phone or
+    email checks. What remains is the engine's own work per lead."""
+
+    name = "memory-bench"
+    count = 0
+
+    def fetch_changed(self, window: Window) -> Iterator[SourceRecord]:
+        moment = datetime.now(UTC) - timedelta(hours=1)
+        for i in range(self.count):
+            yield SourceRecord(str(i), moment, {"first": f"F{i}", "last": "L", "co": "Acme"})
+
+    def fetch_by_ids(self, ids: list[str]) -> Iterator[SourceRecord]:
+        return iter(())
+
+    def to_lead(self, record: SourceRecord) -> Lead:
+        fields = record.fields
+        return Lead(
+            lead_id=record.id,
+            name=f"{fields['first']} {fields['last']}",
+            custom_fields={"company": fields["co"]},
+        )
+
+
+class _MemoryPlugin:
+    @hookimpl
+    def register_connectors(self, register: Any) -> None:
+        register(_MemoryConnector)
+
+
+def engine(n: int) -> dict[str, Any]:
+    """The engine alone: in-memory records, no phones or emails, a null destination."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "engine.toml"
+        path.write_text(
+            '[destination]\nsandbox = "sb.db"\n[state]\npath = "state.db"\n'
+            '[[connections]]\nname = "mem"\nconnector = "memory-bench"\n'
+            'lookback = "2h"\n'
+        )
+        _MemoryConnector.count = n
+        timings = []
+        for _ in range(2):  # a first sync, then an unchanged re-run
+            runtime = Runtime(load_config(path), client_factory=null_client)
+            runtime.pm.register(_MemoryPlugin())
+            started = time.process_time()
+            report = run(runtime).connections[0]
+            timings.append(time.process_time() - started)
+    return {
+        "benchmark": "engine",
+        "leads": n,
+        "cpu_us_per_lead": round(timings[0] / n * 1e6, 2),
+        "rerun_cpu_us_per_lead": round(timings[1] / n * 1e6, 2),
+        "rerun_skipped_unchanged": report.skipped_unchanged,
+    }
+
+
 def rss(n: int) -> dict[str, Any]:
     output = subprocess.run(
         [sys.executable, __file__, "_rss_child", "--n", str(n)],
@@ -189,7 +247,7 @@ def _rss_child(n: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=["throughput", "cpu", "rss", "all", "_rss_child"])
+    parser.add_argument("what", choices=["throughput", "cpu", "engine", "rss", "all", "_rss_child"])
     parser.add_argument("--n", type=int, action="append", help="Leads (repeatable for rss).")
     parser.add_argument("--window", type=float, default=10.0, help="Scaled window, seconds.")
     args = parser.parse_args()
@@ -201,6 +259,8 @@ def main() -> None:
         results += [throughput(n, args.window) for n in (args.n or [20_000])]
     if args.what in ("cpu", "all"):
         results += [cpu(n) for n in (args.n or [100_000])]
+    if args.what in ("engine", "all"):
+        results += [engine(n) for n in (args.n or [100_000])]
     if args.what in ("rss", "all"):
         results += [rss(n) for n in (args.n or [100_000, 1_000_000])]
     machine = {

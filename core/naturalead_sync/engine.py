@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -47,6 +48,14 @@ CHANGED, DELETED = "changed", "deleted"
 _CHECKPOINT_EVERY = 1000
 #: Full batches prepared ahead while the pacer makes the engine wait (one window's worth).
 _MAX_READY = 50
+#: Records decided together (one ledger query each time).
+_CHUNK = 100
+
+
+def _chunks(records: Iterable[SourceRecord], size: int) -> Iterator[list[SourceRecord]]:
+    iterator = iter(records)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 @dataclass(frozen=True)
@@ -142,15 +151,14 @@ class ConnectionSync:
         progress = _Progress(start=cursor, ordered=self.connector.ordered)
         log.info("%s: fetching changes in [%s, %s)", name, window.start or "beginning", end)
         try:
-            for record in self.connector.fetch_changed(window):
-                self.report.records_fetched += 1
-                self._track_order(record, progress)
-                self._process(record, progress.writes)
-                progress.since_checkpoint += 1
-                if len(self.batch) >= self.batch_size:
-                    self._seal()
-                    if self._send_ready(progress.writes, block=False):
-                        self._checkpoint(progress, window)
+            for chunk in _chunks(self.connector.fetch_changed(window), _CHUNK):
+                self.report.records_fetched += len(chunk)
+                for record in chunk:
+                    self._track_order(record, progress)
+                self._process_chunk(chunk, progress.writes)
+                progress.since_checkpoint += len(chunk)
+                if self._seal(full_only=True) and self._send_ready(progress.writes, block=False):
+                    self._checkpoint(progress, window)
                 if progress.since_checkpoint >= _CHECKPOINT_EVERY:
                     self._checkpoint(progress, window)
             self._seal()
@@ -228,7 +236,15 @@ class ConnectionSync:
             log.info("%s: lead %s: %s", self.connection.name, lead.lead_id, warning)
         return lead.payload(send_empty=self.send_empty)
 
-    def _process(self, record: SourceRecord, writes: list[LedgerWrite]) -> None:
+    def _process_chunk(self, records: list[SourceRecord], writes: list[LedgerWrite]) -> None:
+        """Decide each record's fate, with one ledger query for the whole chunk."""
+        entries = self.state.entries(self.connection.name, [self.prefix + r.id for r in records])
+        for record in records:
+            self._process(record, entries.get(self.prefix + record.id), writes)
+
+    def _process(
+        self, record: SourceRecord, entry: LedgerEntry | None, writes: list[LedgerWrite]
+    ) -> None:
         lead_id = self.prefix + record.id
         try:
             lead = self._mapped(record)
@@ -237,13 +253,11 @@ class ConnectionSync:
             return
         except RecordError as exc:
             digest = payload_hash(self.signature, {"raw": dict(record.fields)})
-            entry = self.state.entries(self.connection.name, [lead_id]).get(lead_id)
             self._reject_locally(record, lead_id, digest, entry, exc, writes)
             return
         # Hashed before normalisation, with the validation policy in the signature: an
         # unchanged lead is skipped without paying for the phone and email checks.
         digest = payload_hash(self.signature, lead.payload(send_empty=self.send_empty))
-        entry = self.state.entries(self.connection.name, [lead_id]).get(lead_id)
         if entry is not None:
             if entry.accepted_modified and record.modified_at < entry.accepted_modified:
                 self.report.skipped_stale += 1
@@ -299,11 +313,19 @@ class ConnectionSync:
 
     # -- sending --------------------------------------------------------------------------------
 
-    def _seal(self) -> None:
-        """Move the batch being filled to the ready queue."""
-        if self.batch:
-            self.ready.append(self.batch)
-            self.batch = {}
+    def _seal(self, *, full_only: bool = False) -> bool:
+        """Move the leads being gathered to the ready queue, in batches of ``batch_size``.
+
+        With ``full_only``, a last partial batch stays to be filled. Returns whether a batch
+        was sealed.
+        """
+        sealed = False
+        while len(self.batch) >= self.batch_size or (self.batch and not full_only):
+            items = list(self.batch.items())
+            self.ready.append(dict(items[: self.batch_size]))
+            self.batch = dict(items[self.batch_size :])
+            sealed = True
+        return sealed
 
     def _send_ready(self, writes: list[LedgerWrite], *, block: bool) -> bool:
         """Send ready batches; returns whether any was sent.
@@ -376,13 +398,12 @@ class ConnectionSync:
             failed = self.state.failed_before(self.connection.name, self.run_id)
         writes: list[LedgerWrite] = []
         for start in range(0, len(failed), self.batch_size):
-            for record in self.connector.fetch_by_ids(failed[start : start + self.batch_size]):
-                self.report.failed_refetched += 1
-                self._process(record, writes)
-                if len(self.batch) >= self.batch_size:
-                    self._seal()
-                    self._send_ready(writes, block=True)
-                    self._commit(writes, None)
+            records = list(self.connector.fetch_by_ids(failed[start : start + self.batch_size]))
+            self.report.failed_refetched += len(records)
+            self._process_chunk(records, writes)
+            if self._seal(full_only=True):
+                self._send_ready(writes, block=True)
+                self._commit(writes, None)
         self._seal()
         self._send_ready(writes, block=True)
         self._commit(writes, None)
