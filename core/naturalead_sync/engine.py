@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 CHANGED, DELETED = "changed", "deleted"
 #: Commit progress at least this often even when nothing is sent (skips, local rejections).
 _CHECKPOINT_EVERY = 1000
-#: Full batches prepared ahead while the pacer makes the engine wait (one window's worth).
+#: Most full batches prepared ahead while the pacer makes the engine wait (at most one
+#: window's worth).
 _MAX_READY = 50
 #: Records decided together (one ledger query each time).
 _CHUNK = 100
@@ -69,9 +70,10 @@ class RunOptions:
     now: Callable[[], datetime] = Window.utcnow
 
 
-def payload_hash(source: str, payload: dict[str, Any]) -> str:
-    """A short, stable hash of what would be sent for one lead."""
-    text = json.dumps([source, payload], sort_keys=True, separators=(",", ":"), default=str)
+def payload_hash(signature: str, payload: dict[str, Any]) -> str:
+    """A short, stable hash of what would be sent for one lead, under ``signature`` (the
+    batch source and the validation policy, which change what is sent)."""
+    text = json.dumps([signature, payload], sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
@@ -120,7 +122,9 @@ class ConnectionSync:
         self.pm = pm
         self.options = options
         self.report = report
-        self.batch_size = (limits or LimitsConfig()).batch_size
+        limits = limits or LimitsConfig()
+        self.batch_size = limits.batch_size
+        self.max_ready = min(limits.requests_per_window, _MAX_READY)
         self.source = connection.source or connector.name
         policy = (connection.default_region, connection.invalid_phone, connection.invalid_email)
         self.signature = f"{self.source}|{policy}"
@@ -338,7 +342,7 @@ class ConnectionSync:
         while self.ready and (
             block
             or self.client is None
-            or len(self.ready) > _MAX_READY
+            or len(self.ready) > self.max_ready
             or self.client.pacer.wait_needed(len(self.ready[0])) <= 0
         ):
             batch = self.ready.popleft()
