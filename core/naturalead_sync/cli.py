@@ -1,7 +1,8 @@
 """The ``naturalead-sync`` command line.
 
 Exit codes: 0 all good; 3 the run completed but some leads were rejected; 1 the run failed
-(source or destination error, state locked, mass delete refused); 2 usage or config error.
+(source or destination error, state locked, mass delete refused); 2 usage or config error;
+130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .runner import Runtime, run
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_CONFIG = "naturalead-sync.toml"
 log = logging.getLogger("naturalead_sync")
 
@@ -149,6 +150,11 @@ def run_command(
         _fail(str(exc), EXIT_USAGE)
     except StateError as exc:
         _fail(str(exc), EXIT_FAILED)
+    except KeyboardInterrupt:
+        _fail(
+            "interrupted; every accepted batch is checkpointed: run again to resume",
+            EXIT_INTERRUPTED,
+        )
     except Exception as exc:
         if obj.debug:
             raise

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -204,3 +206,35 @@ def test_debug_logs_never_show_the_key(tmp_path: Path) -> None:
     assert "HTTP Request: POST" in result.stderr  # debug logging was on
     for text in (result.stdout, result.stderr, (tmp_path / "r.json").read_text()):
         assert key not in text
+
+
+def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path: Path) -> None:
+    box = Sandbox(tmp_path / "remote.db")
+    with serve(box) as server:
+        setup(
+            tmp_path,
+            [lead_row(n) for n in range(500)],
+            destination=f'url = "{server.url}"\napi_key = "${{NL_KEY}}"',
+            limits='requests_per_window = 1\nwindow = "0.5s"',
+        )
+        env = {**os.environ, "NL_KEY": DEFAULT_KEY}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "naturalead_sync", "run"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while not box.request_log:
+            assert time.monotonic() < deadline, "the run sent nothing"
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 130, out + err
+        assert "interrupted" in err and "Traceback" not in err
+        rerun = cli("run", cwd=tmp_path, env={"NL_KEY": DEFAULT_KEY})
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert len(box.leads()) == 500
+    box.close()
