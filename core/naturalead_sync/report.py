@@ -45,6 +45,7 @@ class ConnectionReport:
     delete_requests: int = 0
     retries: int = 0
     rate_limited: int = 0
+    started_at: str | None = None
     duration_seconds: float = 0.0
     cursor_before: str | None = None
     cursor_after: str | None = None

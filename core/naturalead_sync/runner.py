@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import httpx
 import pluggy
@@ -152,7 +153,12 @@ def _sync_one(
     progress: Callable[[ConnectionReport], None] | None,
 ) -> tuple[ConnectionReport, bool]:
     """Sync one connection; returns its report and whether the whole run must stop."""
-    report = ConnectionReport(connection.name, connection.connector, dry_run=options.dry_run)
+    report = ConnectionReport(
+        connection.name,
+        connection.connector,
+        dry_run=options.dry_run,
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
     prefix = connection.lead_id_prefix
 
     def bad_record(where: str, reason: str, record_id: str | None) -> None:
