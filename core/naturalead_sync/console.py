@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -116,11 +117,32 @@ def render_report(report: RunReport, console: Console = stdout) -> None:
             )
 
 
+def _progress_line(c: ConnectionReport) -> str:
+    return (
+        f"{c.connection}: fetched {c.records_fetched:,} · sent {c.created + c.updated:,} · "
+        f"unchanged {c.skipped_unchanged:,} · rejected {c.rejected:,}"
+    )
+
+
 @contextmanager
-def progress_reporter(enabled: bool) -> Iterator[Any]:
-    """A callback that shows a live line per connection on a terminal (no-op elsewhere)."""
-    if not enabled or not stderr.is_terminal:
+def progress_reporter(
+    enabled: bool, *, every: float = 30.0, clock: Callable[[], float] = time.monotonic
+) -> Iterator[Callable[[ConnectionReport], None] | None]:
+    """A progress callback: a live line per connection on a terminal; elsewhere (logs, cron)
+    a plain line on stderr at most every ``every`` seconds."""
+    if not enabled:
         yield None
+        return
+    if not stderr.is_terminal:
+        last: dict[str, float] = {}
+
+        def log_line(c: ConnectionReport) -> None:
+            now = clock()
+            if now - last.get(c.connection, now - every) >= every:
+                last[c.connection] = now
+                print(f"progress {_progress_line(c)}", file=sys.stderr, flush=True)
+
+        yield log_line
         return
     with Progress(
         SpinnerColumn(),
@@ -134,13 +156,6 @@ def progress_reporter(enabled: bool) -> Iterator[Any]:
         def update(c: ConnectionReport) -> None:
             if c.connection not in tasks:
                 tasks[c.connection] = bar.add_task(c.connection)
-            bar.update(
-                tasks[c.connection],
-                description=(
-                    f"{c.connection}: fetched {c.records_fetched:,} · sent "
-                    f"{c.created + c.updated:,} · unchanged {c.skipped_unchanged:,} · rejected "
-                    f"{c.rejected:,}"
-                ),
-            )
+            bar.update(tasks[c.connection], description=_progress_line(c))
 
         yield update

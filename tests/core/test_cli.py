@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from naturalead_sync.sandbox import DEFAULT_KEY, Sandbox, serve
 from support import config_text, lead_row, write_csv
@@ -238,3 +239,25 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path: Path) -> None:
         assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert len(box.leads()) == 500
     box.close()
+
+
+def test_progress_prints_plain_lines_at_most_every_interval_off_a_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from naturalead_sync.console import progress_reporter
+    from naturalead_sync.report import ConnectionReport
+
+    now = [0.0]
+    report = ConnectionReport("crm", "custom")
+    with progress_reporter(True, every=30.0, clock=lambda: now[0]) as progress:
+        assert progress is not None
+        for step in range(7):  # t = 0, 10, ..., 60
+            report.records_fetched = step * 100
+            progress(report)
+            now[0] += 10.0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "progress crm: fetched 0 · sent 0 · unchanged 0 · rejected 0",
+        "progress crm: fetched 300 · sent 0 · unchanged 0 · rejected 0",
+        "progress crm: fetched 600 · sent 0 · unchanged 0 · rejected 0",
+    ]
