@@ -196,6 +196,7 @@ def test_csv_with_bad_rows_reports_them_and_syncs_the_rest(
     rows[2]["updated_at"] = "last tuesday"
     rows[3]["email"] = "x" * 300 + "@example.com"
     rows[4]["first_name"] = "Zoë Ñúñez 李"
+    rows[5]["company"] = "x" * 200_000  # beyond the csv module's default field limit
     write_csv(tmp_path / "leads.csv", rows)
     with (tmp_path / "leads.csv").open("ab") as handle:
         handle.write(b"99,Bad\xff\xfeBytes,X,+14155550099,b@example.com,C,2026-01-01T00:00:00Z,\n")
@@ -206,5 +207,6 @@ def test_csv_with_bad_rows_reports_them_and_syncs_the_rest(
     assert ("f_2", "source") in found  # unreadable time: named by its id
     assert ("f_3", "local") in found  # email too long
     assert ("f_99", "source") in found  # bytes that are not UTF-8
-    assert {lead["lead_id"] for lead in sandbox.leads()} == {"f_0", "f_4", "f_5", "f_6", "f_7"}
+    assert ("f_5", "local") in found  # a 200,000-character custom field
+    assert {lead["lead_id"] for lead in sandbox.leads()} == {"f_0", "f_4", "f_6", "f_7"}
     assert sandbox.lead("f_4")["name"] == "Zoë Ñúñez 李 Last4"

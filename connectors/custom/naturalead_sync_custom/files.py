@@ -95,6 +95,10 @@ def _encoding_problem(encoding: str) -> str:
     )
 
 
+#: The largest CSV field read (larger ones mean a broken file: unbalanced quotes).
+_MAX_FIELD = 256 * 1024 * 1024
+
+
 def _columns(names: list[str]) -> str:
     shown = ", ".join(repr(name) for name in names[:_MAX_LISTED_COLUMNS])
     more = len(names) - _MAX_LISTED_COLUMNS
@@ -136,6 +140,9 @@ def _csv_rows(
     path: Path, encoding: str, delimiter: str, required: Mapping[str, str]
 ) -> Generator[Row, None, None]:
     name = path.name
+    # The csv module refuses fields over 128 KiB and stops the file there; read them, so an
+    # oversized value rejects its own lead (core's size check) and not the whole file.
+    csv.field_size_limit(max(csv.field_size_limit(), _MAX_FIELD))
     with open_text(path, encoding, newline="") as handle:
         lines = _csv_records(csv.reader(handle, delimiter=delimiter), path)
         first = next(lines, None)
