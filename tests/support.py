@@ -9,6 +9,23 @@ from typing import Any
 from naturalead_sync.config import Config
 from naturalead_sync.sandbox import Sandbox
 
+
+class FakeClock:
+    """A monotonic clock the test moves by hand; ``sleep`` advances it."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
 CSV_COLUMNS = [
     "id",
     "first_name",

@@ -13,17 +13,7 @@ from naturalead_sync.client import NaturaleadClient
 from naturalead_sync.config import LimitsConfig
 from naturalead_sync.pacing import Pacer
 from naturalead_sync.sandbox import DEFAULT_KEY, Sandbox, SandboxTransport, serve
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
+from support import FakeClock
 
 
 def max_in_any_window(stamps: list[tuple[float, int]], window: float) -> tuple[int, int]:

@@ -21,22 +21,10 @@ from naturalead_sync.sandbox import (
     SandboxTransport,
     serve,
 )
+from support import FakeClock
 
 SYNC = "/api/leads/sync"
 OTHER_KEY = "nl_test_" + "c0de" * 16
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -313,7 +301,7 @@ def test_unknown_path_and_wrong_method(client: httpx.Client) -> None:
 
 
 def test_compressed_window_rate_limit_with_headers() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     box = Sandbox(requests_per_window=3, window_seconds=2.0, clock=clock)
     http = httpx.Client(
         base_url="http://sandbox.invalid",
@@ -353,7 +341,7 @@ def test_compressed_window_rate_limit_with_headers() -> None:
 
 
 def test_whole_second_headers_for_real_windows() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     box = Sandbox(requests_per_window=2, clock=clock)
     http = httpx.Client(
         base_url="http://sandbox.invalid",

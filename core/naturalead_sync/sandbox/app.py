@@ -96,6 +96,18 @@ class SandboxResponse(NamedTuple):
     action: str = "ok"
 
 
+def _items(payload: Any, key: str, not_array: str) -> list[Any]:
+    """The non-empty list of at most ``MAX_ITEMS`` under ``key``, or a :class:`_BadRequest`."""
+    items = payload.get(key) if isinstance(payload, dict) else None
+    if not isinstance(items, list):
+        raise _BadRequest(not_array)
+    if not items:
+        raise _BadRequest(f"{key} must not be empty")
+    if len(items) > MAX_ITEMS:
+        raise _BadRequest(f"Too many {key}: maximum {MAX_ITEMS} per request", f"got {len(items)}")
+    return items
+
+
 class _BadRequest(Exception):
     def __init__(self, error: str, details: str | None = None) -> None:
         super().__init__(error)
@@ -373,15 +385,7 @@ class Sandbox:
         return _json(200, result, limits), action
 
     def _upsert(self, payload: Any) -> dict[str, Any]:
-        leads = payload.get("leads") if isinstance(payload, dict) else None
-        if not isinstance(leads, list):
-            raise _BadRequest("leads must be an array")
-        if not leads:
-            raise _BadRequest("leads must not be empty")
-        if len(leads) > MAX_ITEMS:
-            raise _BadRequest(
-                f"Too many leads: maximum {MAX_ITEMS} per request", f"got {len(leads)}"
-            )
+        leads = _items(payload, "leads", "leads must be an array")
         source = payload.get("source")
         if source is not None and not isinstance(source, str):
             raise _BadRequest("source must be a string")
@@ -429,15 +433,9 @@ class Sandbox:
         return None
 
     def _delete(self, payload: Any) -> dict[str, Any]:
-        ids = payload.get("lead_ids") if isinstance(payload, dict) else None
-        if not isinstance(ids, list) or not all(isinstance(item, str) for item in ids):
+        ids = _items(payload, "lead_ids", "lead_ids must be an array of strings")
+        if not all(isinstance(item, str) for item in ids):
             raise _BadRequest("lead_ids must be an array of strings")
-        if not ids:
-            raise _BadRequest("lead_ids must not be empty")
-        if len(ids) > MAX_ITEMS:
-            raise _BadRequest(
-                f"Too many lead_ids: maximum {MAX_ITEMS} per request", f"got {len(ids)}"
-            )
         with self._store.transaction():
             deleted = sum(self._store.delete(lead_id) for lead_id in ids)
         return {"total": len(ids), "deleted": deleted, "notFound": len(ids) - deleted}
