@@ -29,6 +29,7 @@ import httpx
 
 from .config import LimitsConfig, RetryConfig
 from .errors import AuthError, DestinationError, TransientError
+from .http import backoff_delay, retry_after
 from .pacing import Pacer
 
 __all__ = ["DeleteResult", "NaturaleadClient", "UpsertResult"]
@@ -283,9 +284,12 @@ class NaturaleadClient:
         return errors, unattributed
 
     def _backoff(self, attempt: int) -> float:
-        initial = self.retry.backoff_initial.total_seconds()
-        cap = self.retry.backoff_max.total_seconds()
-        return self._rng.uniform(0, min(cap, initial * 2 ** (attempt - 1)))
+        return backoff_delay(
+            attempt,
+            self.retry.backoff_initial.total_seconds(),
+            self.retry.backoff_max.total_seconds(),
+            self._rng,
+        )
 
     def _send(self, method: str, body: dict[str, Any], items: int, scope: str) -> _Answer:
         """One logical request: paced, retried; returns a 2xx or a splittable 4xx answer."""
@@ -314,7 +318,7 @@ class NaturaleadClient:
             if response is not None and response.status_code == 429:
                 limited += 1
                 self.stats.rate_limited += 1
-                wait = _seconds(response.headers.get("retry-after"))
+                wait = retry_after(response.headers.get("retry-after"))
                 wait = (wait if wait is not None else self._backoff(limited)) + self._rng.uniform(
                     0, 0.1 * self.limits.window.total_seconds() / 60
                 )

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from .http import RetryPolicy, RetryTransport
 from .models import Lead, SourceRecord, Window
 
 __all__ = ["Connector", "ConnectorContext", "ConnectorSettings"]
@@ -28,8 +29,9 @@ class ConnectorContext:
     """What core hands a connector: where it runs and how it must talk to the network.
 
     Connectors never build their own HTTP client; they call :meth:`http_client`, which applies
-    core's timeouts, user agent and logging. SDK-based connectors read ``timeout_seconds`` and
-    ``user_agent`` to configure their SDK the same way.
+    core's timeout, user agent and retries (:class:`~naturalead_sync.http.RetryTransport`).
+    SDK-based connectors read ``timeout_seconds``, ``user_agent`` and ``retry`` to configure
+    their SDK the same way.
     """
 
     connection: str
@@ -38,6 +40,7 @@ class ConnectorContext:
     user_agent: str = "naturalead-sync"
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("naturalead_sync"))
     bad_record_sink: Callable[[str, str, str | None], None] | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def report_bad_record(self, where: str, reason: str, record_id: str | None = None) -> None:
         """Report a source record that cannot be read (bad row, missing id, bad timestamp).
@@ -57,11 +60,17 @@ class ConnectorContext:
         candidate = Path(path).expanduser()
         return candidate if candidate.is_absolute() else self.base_dir / candidate
 
-    def http_client(self, **kwargs: Any) -> httpx.Client:
-        """An ``httpx.Client`` with core's timeout and user agent; ``kwargs`` go to httpx."""
+    def http_client(self, *, retry_post: bool = False, **kwargs: Any) -> httpx.Client:
+        """An ``httpx.Client`` with core's timeout, user agent and retries.
+
+        ``kwargs`` go to ``httpx.Client`` (``base_url``, ``headers``, ``auth``, ``transport``...);
+        a given ``transport`` is wrapped, not replaced. Set ``retry_post`` when the
+        connector's POST requests only read (a search endpoint) and may be sent again.
+        """
         headers = {"User-Agent": self.user_agent, **kwargs.pop("headers", {})}
         kwargs.setdefault("timeout", self.timeout_seconds)
-        return httpx.Client(headers=headers, **kwargs)
+        transport = RetryTransport(kwargs.pop("transport", None), self.retry, retry_post=retry_post)
+        return httpx.Client(headers=headers, transport=transport, **kwargs)
 
 
 class Connector(ABC):
