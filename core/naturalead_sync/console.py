@@ -101,6 +101,12 @@ def render_report(report: RunReport, console: Console = stdout) -> None:
         ]
         for line in lines:
             console.print(f"  {line}", highlight=False, markup=False)
+        for action, sample in c.planned.items():
+            count = {"create": c.created, "update": c.updated, "delete": c.deleted}[action]
+            more = f" and {count - len(sample):,} more" if count > len(sample) else ""
+            console.print(
+                f"  would {action}: {', '.join(sample)}{more}", highlight=False, markup=False
+            )
         if c.error:
             console.print(f"  [bold red]error:[/] {escape(c.error)}", highlight=False)
         for rejection in c.rejections[:_SHOWN_REJECTIONS]:

@@ -355,11 +355,12 @@ class ConnectionSync:
 
     def _send(self, batch: dict[str, _Pending], writes: list[LedgerWrite]) -> None:
         if self.client is None:  # dry run: say what would happen
-            for pending in batch.values():
+            for lead_id, pending in batch.items():
                 if pending.known:
                     self.report.updated += 1
                 else:
                     self.report.created += 1
+                self.report.plan("update" if pending.known else "create", lead_id)
             return
         result: UpsertResult = self.client.upsert(self.source, [p.payload for p in batch.values()])
         for lead_id in result.accepted:
@@ -452,6 +453,8 @@ class ConnectionSync:
             )
         if self.client is None:
             self.report.deleted = len(to_delete)
+            for lead_id in to_delete:
+                self.report.plan("delete", lead_id)
             return
         entries = self.state.entries(name, to_delete)
         for start in range(0, len(to_delete), self.batch_size):

@@ -10,6 +10,8 @@ __all__ = ["ConnectionReport", "Rejection", "RunReport"]
 
 #: How many rejections a report lists in full; the rest are counted by reason only.
 MAX_LISTED_REJECTIONS = 1000
+#: How many lead_ids a dry run lists per action (create, update, delete).
+MAX_PLAN_SAMPLES = 10
 
 
 @dataclass(slots=True)
@@ -51,6 +53,8 @@ class ConnectionReport:
     cursor_after: str | None = None
     rejections: list[Rejection] = field(default_factory=list)
     rejection_reasons: Counter[str] = field(default_factory=Counter)
+    #: Dry runs only: the first lead_ids that would be created, updated and deleted.
+    planned: dict[str, list[str]] = field(default_factory=dict)
 
     def reject(self, lead_id: str, reason: str, where: str) -> None:
         """Count one rejection, keeping the first ones in full."""
@@ -58,6 +62,12 @@ class ConnectionReport:
         self.rejection_reasons[reason] += 1
         if len(self.rejections) < MAX_LISTED_REJECTIONS:
             self.rejections.append(Rejection(lead_id, reason, where))
+
+    def plan(self, action: str, lead_id: str) -> None:
+        """Note a lead a dry run would create, update or delete (the first few per action)."""
+        sample = self.planned.setdefault(action, [])
+        if len(sample) < MAX_PLAN_SAMPLES:
+            sample.append(lead_id)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""

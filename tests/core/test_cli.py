@@ -69,6 +69,7 @@ def test_dry_run_lists_the_plan_and_sends_nothing(tmp_path: Path) -> None:
     plan = cli("run", "--dry-run", cwd=tmp_path)
     assert plan.returncode == 0, plan.stderr
     assert "Dry run" in plan.stdout
+    assert "would create: 0, 1, 2, 3, 4" in plan.stdout
     assert not (tmp_path / "sandbox.db").exists() or Sandbox(tmp_path / "sandbox.db").leads() == []
 
 

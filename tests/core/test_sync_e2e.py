@@ -158,6 +158,7 @@ def test_dry_run_sends_nothing_and_writes_no_state(tmp_path: Path, sandbox: Sand
     requests = len(sandbox.request_log)
     plan = sync(tmp_path, sandbox, RunOptions(dry_run=True))
     assert (plan.created, plan.updated, plan.deleted) == (1, 1, 1)
+    assert plan.planned == {"create": ["9"], "update": ["0"], "delete": ["1"]}
     assert len(sandbox.request_log) == requests
     real = sync(tmp_path, sandbox)
     assert (real.created, real.updated, real.deleted) == (1, 1, 1)
