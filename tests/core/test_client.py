@@ -188,3 +188,15 @@ def test_unexpected_client_error_is_not_retried() -> None:
     with pytest.raises(DestinationError, match="405"):
         mock_client(handler).upsert("t", leads("1"))
     assert calls == [1]
+
+
+def test_whole_batch_400_on_delete_is_split_to_the_bad_id() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        ids = json.loads(request.content)["lead_ids"]
+        if "bad" in ids:
+            return httpx.Response(400, json={"error": "invalid lead id"})
+        return httpx.Response(200, json={"total": len(ids), "deleted": len(ids), "notFound": 0})
+
+    result = mock_client(handler).delete(["a", "b", "bad", "c", "d"])
+    assert (result.deleted, result.not_found) == (4, 0)
+    assert result.rejected == {"bad": "400 invalid lead id"}

@@ -179,3 +179,25 @@ def test_batches_accepted_before_a_failure_are_not_sent_again(
     resumed = sync(tmp_path, sandbox, limits=paced)
     assert (resumed.status, resumed.upsert_requests) == ("ok", 1)
     assert len(sandbox.leads()) == 300
+
+
+def test_reconcile_deletes_needs_a_connector_that_lists_ids(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    put("x1", T0)
+    path = tmp_path / "c.toml"
+    path.write_text(
+        config(tmp_path).model_dump_json()
+        and (
+            '[destination]\nsandbox = "sb.db"\n[state]\npath = "state.db"\n'
+            '[[connections]]\nname = "mem"\nconnector = "memory"\nreconcile_deletes = true\n'
+        )
+    )
+    runtime = sandbox_runtime(load_config(path), sandbox)
+    runtime.pm.register(Plugin(), name="memory-plugin")
+    report = run(runtime).connections[0]
+    assert report.status == "failed"
+    assert "connections[mem].reconcile_deletes: connector 'memory' cannot list its ids" in (
+        report.error or ""
+    )
+    assert sandbox.lead("x1") is not None  # the upserts before the deletes went through
