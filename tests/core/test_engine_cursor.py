@@ -187,11 +187,8 @@ def test_reconcile_deletes_needs_a_connector_that_lists_ids(
     put("x1", T0)
     path = tmp_path / "c.toml"
     path.write_text(
-        config(tmp_path).model_dump_json()
-        and (
-            '[destination]\nsandbox = "sb.db"\n[state]\npath = "state.db"\n'
-            '[[connections]]\nname = "mem"\nconnector = "memory"\nreconcile_deletes = true\n'
-        )
+        '[destination]\nsandbox = "sb.db"\n[state]\npath = "state.db"\n'
+        '[[connections]]\nname = "mem"\nconnector = "memory"\nreconcile_deletes = true\n'
     )
     runtime = sandbox_runtime(load_config(path), sandbox)
     runtime.pm.register(Plugin(), name="memory-plugin")
