@@ -51,6 +51,7 @@ _CHECKPOINT_EVERY = 1000
 _MAX_READY = 50
 #: Records decided together (one ledger query each time).
 _CHUNK = 100
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
 
 
 def _chunks(records: Iterable[SourceRecord], size: int) -> Iterator[list[SourceRecord]]:
@@ -73,7 +74,7 @@ class RunOptions:
 def payload_hash(signature: str, payload: dict[str, Any]) -> str:
     """A short, stable hash of what would be sent for one lead, under ``signature`` (the
     batch source and the validation policy, which change what is sent)."""
-    text = json.dumps([signature, payload], sort_keys=True, separators=(",", ":"), default=str)
+    text = _CANONICAL.encode([signature, payload])
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
@@ -135,6 +136,7 @@ class ConnectionSync:
             connection.default_region, connection.invalid_phone, connection.invalid_email
         )
         self.progress = progress
+        self.has_transforms = bool(pm.hook.transform_lead.get_hookimpls())
         #: The batch being filled, full batches waiting for the pacer, and the modification
         #: time of every lead in either (for the cursor and for duplicates across batches).
         self.batch: dict[str, _Pending] = {}
@@ -225,6 +227,8 @@ class ConnectionSync:
         if lead.lead_id != record.id:
             lead = lead.model_copy(update={"lead_id": record.id})
         lead = self.mapper.apply(lead, record)
+        if not self.has_transforms:
+            return lead
         return apply_transform_lead(self.pm, lead, record, self.connection.name)
 
     def _validated(self, lead: Lead) -> dict[str, Any]:
