@@ -96,6 +96,9 @@ def test_real_client_against_sandbox_keeps_every_window_under_the_limit(
     assert client.stats.rate_limited == 0
     stamps = [(r.received, r.items) for r in log]
     assert max_in_any_window(stamps, window)[0] <= per_window
-    # The pacer never waits longer than the limit demands: at most the theoretical minimum.
+    # The pacer never waits longer than the limit demands: the theoretical minimum, plus at
+    # most the first window's spread (a later window that runs faster than the first waits
+    # for the first one's stamps to age out), whatever the machine's load.
     minimum = (batches // per_window - 1) * window
-    assert client.pacer.waited <= minimum + 0.05
+    first_window_spread = log[per_window - 1].received - log[0].received
+    assert client.pacer.waited <= minimum + first_window_spread + 0.05
