@@ -99,8 +99,10 @@ class Connector(ABC):
     #: The settings model; override with a ``ConnectorSettings`` subclass.
     Settings: ClassVar[type[ConnectorSettings]] = ConnectorSettings
     #: True when ``fetch_changed`` yields records in ascending ``modified_at`` order. The engine
-    #: then checkpoints after every accepted batch; otherwise only at the end of a run.
-    ordered: ClassVar[bool] = True
+    #: then checkpoints after every accepted batch; otherwise only at the end of a run. A
+    #: connector may set it per instance (from a setting). The engine checks the order as it
+    #: goes: a violation sends the cursor back to where the run started.
+    ordered: bool = True
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
         self.settings = settings

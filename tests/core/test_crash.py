@@ -4,7 +4,6 @@ sandbox exactly as an uninterrupted run does. Real processes, loopback HTTP, SQL
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -16,14 +15,19 @@ from typing import Any
 import pytest
 
 from naturalead_sync.sandbox import DEFAULT_KEY, Sandbox, serve
+from naturalead_sync.state import StateStore
 from support import config_text, lead_row, write_csv
 
 N = 3000
 pytestmark = pytest.mark.slow
 
 
-def _rows(phase: int) -> list[dict[str, Any]]:
-    rows = [lead_row(n) for n in range(N)]
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _rows(phase: int, sort: bool) -> list[dict[str, Any]]:
+    # Groups of 50 leads share a modification time, so ties straddle every batch boundary.
+    rows = [lead_row(n, (T0 + timedelta(seconds=n // 50)).isoformat()) for n in range(N)]
     if phase == 2:
         later = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
         for n in range(0, N, 6):
@@ -31,6 +35,8 @@ def _rows(phase: int) -> list[dict[str, Any]]:
         for n in range(3, 300, 3):
             rows[n] = lead_row(n, later, deleted="true")
         rows += [lead_row(n, later) for n in range(N, N + 200)]
+    if sort:
+        rows.sort(key=lambda row: datetime.fromisoformat(row["updated_at"]))
     return rows
 
 
@@ -52,19 +58,20 @@ def _command(folder: Path) -> list[str]:
     return [sys.executable, "-m", "naturalead_sync", "-c", str(folder / "c.toml"), "run"]
 
 
-def _prepare(folder: Path, url: str) -> None:
+def _prepare(folder: Path, url: str, sort: bool) -> None:
     folder.mkdir(exist_ok=True)
     (folder / "c.toml").write_text(
         config_text(
             destination=f'url = "{url}"\napi_key = "${{NL_KEY}}"',
             limits='requests_per_window = 6\nwindow = "0.3s"',
+            settings=f"sorted = {str(sort).lower()}",
         )
     )
 
 
-def _run(folder: Path, box: Sandbox, phase: int, kill_at: int | None = None) -> int:
+def _run(folder: Path, box: Sandbox, phase: int, sort: bool, kill_at: int | None = None) -> int:
     """Run once; with ``kill_at``, SIGKILL the run as soon as that many requests answered."""
-    write_csv(folder / "leads.csv", _rows(phase))
+    write_csv(folder / "leads.csv", _rows(phase, sort))
     env = {**os.environ, "NL_KEY": DEFAULT_KEY}
     seen = len(box.request_log)
     process = subprocess.Popen(
@@ -81,13 +88,19 @@ def _run(folder: Path, box: Sandbox, phase: int, kill_at: int | None = None) -> 
     return process.returncode
 
 
-def _sync_twice(folder: Path, box: Sandbox, kill: tuple[int, int] | None) -> list[tuple[Any, ...]]:
+def _sync_twice(
+    folder: Path, box: Sandbox, sort: bool, kill: tuple[int, int] | None
+) -> list[tuple[Any, ...]]:
     with serve(box) as server:
-        _prepare(folder, server.url)
+        _prepare(folder, server.url, sort)
         for phase in (1, 2):
             if kill is not None and kill[0] == phase:
-                assert _run(folder, box, phase, kill[1]) == -signal.SIGKILL
-            assert _run(folder, box, phase) == 0
+                assert _run(folder, box, phase, sort, kill[1]) == -signal.SIGKILL
+                if sort and phase == 1 and kill[1] >= 3:
+                    # A sorted file moves the cursor mid-run: the killed run left one behind.
+                    with StateStore(folder / "state.db") as store:
+                        assert store.get_cursor("csv", "changed") is not None
+            assert _run(folder, box, phase, sort) == 0
     return _comparable(box)
 
 
@@ -96,22 +109,33 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Any, ...]]
     folder = tmp_path_factory.mktemp("reference")
     box = Sandbox(folder / "sandbox.db", requests_per_window=6, window_seconds=0.3)
     try:
-        return _sync_twice(folder, box, None)
+        return _sync_twice(folder, box, False, None)
     finally:
         box.close()
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+# (sorted file?, phase, kill once this many requests were answered). Phase 1 sends 30
+# upserts; phase 2 sends 7 upserts, then 1 delete.
+KILLS = [
+    (False, 1, 1),  # the first batch of a first sync
+    (False, 1, 16),  # mid-way
+    (False, 2, 4),  # among the changes
+    (False, 2, 7),  # after the last upsert, around the delete
+    (True, 1, 3),  # a sorted file: its cursor has moved
+    (True, 1, 29),  # one batch before the end
+    (True, 2, 1),
+    (True, 2, 7),
+]
+
+
+@pytest.mark.parametrize(("sort", "phase", "kill_at"), KILLS)
 def test_sigkill_then_rerun_gives_the_uninterrupted_state(
-    tmp_path: Path, reference: list[tuple[Any, ...]], seed: int
+    tmp_path: Path, reference: list[tuple[Any, ...]], sort: bool, phase: int, kill_at: int
 ) -> None:
-    rng = random.Random(seed)
-    phase = rng.choice((1, 2))
-    # Phase 1 sends 30 upserts; phase 2 sends 7 upserts and 1 delete.
-    kill = (phase, rng.randint(1, 29) if phase == 1 else rng.randint(1, 7))
+    kill = (phase, kill_at)
     box = Sandbox(tmp_path / "sandbox.db", requests_per_window=6, window_seconds=0.3)
     try:
-        final = _sync_twice(tmp_path / "run", box, kill)
+        final = _sync_twice(tmp_path / "run", box, sort, kill)
         assert len(final) == N + 200 - 99
         assert final == reference
         assert max(r.items for r in box.request_log) <= 100

@@ -62,8 +62,8 @@ def _key(column: str) -> str:
 class CustomConnector(Connector):
     """Reads leads from one CSV or JSON Lines file.
 
-    Every fetch streams the whole file (it does not need to be sorted, so ``ordered`` is
-    false). Rows flagged in ``deleted_column`` are deletions; without that column, deletes come
+    Every fetch streams the whole file. It need not be sorted: ``ordered`` is false unless
+    ``settings.sorted`` says the file is sorted by modification time. Rows flagged in ``deleted_column`` are deletions; without that column, deletes come
     from ``reconcile_deletes = true`` on the connection, which compares :meth:`fetch_all_ids`
     with what was synced. When an id appears on several rows, the newest row decides whether
     the record is live or deleted.
@@ -76,7 +76,7 @@ class CustomConnector(Connector):
 
     name = "custom"
     Settings: ClassVar[type[ConnectorSettings]] = CustomSettings
-    ordered = False
+    ordered = False  # unless settings.sorted
 
     settings: CustomSettings
 
@@ -85,6 +85,7 @@ class CustomConnector(Connector):
             raise TypeError(f"CustomConnector needs CustomSettings, not {type(settings).__name__}")
         super().__init__(settings, context)
         self.settings = settings
+        self.ordered = settings.sorted
         self._zone = zone(settings.timezone)
         self._deleted_values = frozenset(settings.deleted_values)
 

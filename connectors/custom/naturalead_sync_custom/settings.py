@@ -96,6 +96,14 @@ class CustomSettings(ConnectorSettings):
         default=",",
         description='The CSV field separator, one character (e.g. ";" or "\\t"). CSV only.',
     )
+    sorted: bool = Field(
+        default=False,
+        description=(
+            "True when the file is sorted by the modified column, oldest first: the engine then "
+            "checkpoints after every batch, so an interrupted run of a large file resumes "
+            "where it stopped. A file that turns out unsorted is still synced correctly."
+        ),
+    )
     timezone: str = Field(
         default="UTC",
         description=(

@@ -663,3 +663,10 @@ def test_connector_applies_the_timezone_setting(
 def test_bad_timestamps_raise_clear_errors(value: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("?", r"\?")):
         parse_timestamp(value)
+
+
+def test_sorted_setting_declares_the_order(tmp_path: Path) -> None:
+    bad: Bad = []
+    build = make(tmp_path, bad)
+    assert build().ordered is False
+    assert build(sorted=True).ordered is True
