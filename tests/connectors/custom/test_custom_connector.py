@@ -665,8 +665,6 @@ def test_bad_timestamps_raise_clear_errors(value: Any, message: str) -> None:
         parse_timestamp(value)
 
 
-def test_sorted_setting_declares_the_order(tmp_path: Path) -> None:
-    bad: Bad = []
-    build = make(tmp_path, bad)
-    assert build().ordered is False
-    assert build(sorted=True).ordered is True
+def test_sorted_setting_declares_the_order(make: Callable[..., CustomConnector]) -> None:
+    assert make().ordered is False
+    assert make(sorted=True).ordered is True
