@@ -63,9 +63,10 @@ class CustomConnector(Connector):
     """Reads leads from one CSV or JSON Lines file.
 
     Every fetch streams the whole file. It need not be sorted: ``ordered`` is false unless
-    ``settings.sorted`` says the file is sorted by modification time. Rows flagged in ``deleted_column`` are deletions; without that column, deletes come
-    from ``reconcile_deletes = true`` on the connection, which compares :meth:`fetch_all_ids`
-    with what was synced. When an id appears on several rows, the newest row decides whether
+    ``settings.sorted`` says the file is sorted by modification time. Rows flagged in
+    ``deleted_column`` are deletions; without that column, deletes come from
+    ``reconcile_deletes = true`` on the connection, which compares :meth:`fetch_all_ids` with
+    what was synced. When an id appears on several rows, the newest row decides whether
     the record is live or deleted.
 
     Bad rows (no id, unreadable time, undecodable bytes, not JSON) are reported through
