@@ -336,24 +336,69 @@ def _sandbox_path(obj: _Context, db: Path | None) -> Path:
 @sandbox_group.command("serve")
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Sandbox database.")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--port", default=8765, show_default=True, type=int, help="0 picks a free port.")
 @click.option("--window", default=60.0, show_default=True, help="Rate-limit window, seconds.")
 @click.option("--requests-per-window", default=50, show_default=True)
+@click.option(
+    "--key",
+    "keys",
+    multiple=True,
+    metavar="KEY=SCOPE,SCOPE",
+    help="Also accept this API key with these scopes (repeatable).",
+)
+@click.option("--error-rate", default=0.0, help="Share of sync requests answered 503.")
+@click.option(
+    "--drop-rate",
+    default=0.0,
+    help="Share whose write commits, then the connection drops unanswered.",
+)
+@click.option("--slow-rate", default=0.0, help="Share answered --slow-seconds late.")
+@click.option("--slow-seconds", default=0.0)
+@click.option("--burst-429-rate", default=0.0, help="Share answered 429 though under the limit.")
+@click.option("--seed", type=int, default=None, help="Seed the faults for a repeatable run.")
 @pass_context
 def sandbox_serve(
-    obj: _Context, db: Path | None, host: str, port: int, window: float, requests_per_window: int
+    obj: _Context,
+    db: Path | None,
+    host: str,
+    port: int,
+    window: float,
+    requests_per_window: int,
+    keys: tuple[str, ...],
+    error_rate: float,
+    drop_rate: float,
+    slow_rate: float,
+    slow_seconds: float,
+    burst_429_rate: float,
+    seed: int | None,
 ) -> None:
-    """Serve the sandbox API on loopback until interrupted."""
-    from .sandbox import DEFAULT_KEY, Sandbox, serve
+    """Serve the sandbox API on loopback until interrupted, optionally with faults."""
+    from .sandbox import DEFAULT_KEY, Faults, Sandbox, serve
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         _fail("the sandbox serves on loopback only (--host 127.0.0.1)", EXIT_USAGE)
-    sandbox = Sandbox(
-        _sandbox_path(obj, db), window_seconds=window, requests_per_window=requests_per_window
+    faults = Faults(
+        error_rate=error_rate,
+        drop_after_commit_rate=drop_rate,
+        slow_rate=slow_rate,
+        slow_seconds=slow_seconds,
+        rate_limit_burst_rate=burst_429_rate,
+        seed=seed,
     )
+    path = _sandbox_path(obj, db)
+    sandbox = Sandbox(
+        path, window_seconds=window, requests_per_window=requests_per_window, faults=faults
+    )
+    for entry in keys:
+        key, _, scopes = entry.partition("=")
+        if not key or not scopes:
+            _fail(
+                f"--key {entry!r}: write KEY=SCOPE,SCOPE (e.g. ...=leads:sync_create)", EXIT_USAGE
+            )
+        sandbox.add_key(key, [scope.strip() for scope in scopes.split(",") if scope.strip()])
     with serve(sandbox, host, port) as server, contextlib.suppress(KeyboardInterrupt):
         stdout.print(
-            f"sandbox at {server.url} (database {_sandbox_path(obj, db)})\n"
+            f"sandbox at {server.url} (database {path})\n"
             f"its built-in test key (not a secret): {DEFAULT_KEY}\nCtrl-C stops it",
             highlight=False,
             markup=False,

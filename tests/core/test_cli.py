@@ -262,3 +262,46 @@ def test_progress_prints_plain_lines_at_most_every_interval_off_a_terminal(
         "progress crm: fetched 300 · sent 0 · unchanged 0 · rejected 0",
         "progress crm: fetched 600 · sent 0 · unchanged 0 · rejected 0",
     ]
+
+
+def test_sandbox_serve_takes_keys_and_faults(tmp_path: Path) -> None:
+    key = "nl_test_" + "5" * 64
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "naturalead_sync",
+            "sandbox",
+            "serve",
+            "--db",
+            "sb.db",
+            "--port",
+            "0",
+            "--key",
+            f"{key}=leads:sync_create",
+            "--error-rate",
+            "1",
+            "--seed",
+            "1",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split()[2]
+        headers = {"X-API-Key": key}
+        upsert = httpx.post(
+            f"{url}/api/leads/sync", headers=headers, json={"leads": [{"lead_id": "a"}]}, timeout=10
+        )
+        assert upsert.status_code == 503  # every sync request fails, as asked
+        delete = httpx.request(
+            "DELETE", f"{url}/api/leads/sync", headers=headers, json={"lead_ids": ["a"]}, timeout=10
+        )
+        assert delete.status_code == 403  # the key has no delete scope
+        assert "leads:sync_delete" in delete.json()["message"]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
