@@ -66,13 +66,46 @@ def get_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManage
     pm.add_hookspecs(hookspecs)
     if load_entry_points:
         disabled = _disabled_names()
-        for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
+        for entry_point in entry_points:
             dist = entry_point.dist.name if entry_point.dist else ""
             if entry_point.name in disabled or dist in disabled:
                 pm.set_blocked(entry_point.name)
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        try:
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+            pm.check_pending()
+        except Exception as exc:
+            raise ConfigError(_broken_plugin(pm, entry_points, exc)) from exc
     pm.check_pending()
     return pm
+
+
+def _broken_plugin(
+    pm: pluggy.PluginManager, entry_points: metadata.EntryPoints, error: Exception
+) -> str:
+    """Name the plugin that failed to load (import error, or a hook that does not exist)."""
+    culprit = None
+    for entry_point in entry_points:
+        if pm.is_blocked(entry_point.name):
+            continue
+        if isinstance(error, pluggy.PluginValidationError):
+            if pm.get_name(error.plugin) == entry_point.name:
+                culprit = entry_point
+                break
+            continue
+        try:
+            entry_point.load()
+        except Exception:
+            culprit = entry_point
+            break
+    if culprit is None:
+        return f"a naturalead-sync plugin failed to load: {error}"
+    dist = culprit.dist.name if culprit.dist else culprit.value
+    return (
+        f"plugin {culprit.name!r} (from {dist}) failed to load: {type(error).__name__}: "
+        f"{error}. Reinstall or upgrade it, or skip it with "
+        f"{DISABLED_ENV}={culprit.name}"
+    )
 
 
 def _call(impl: Any, hook: str, **kwargs: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -184,3 +185,40 @@ def test_trace_switch_logs_each_hook_call(
     with caplog.at_level(logging.DEBUG, logger="naturalead_sync.plugins"):
         get_connectors(get_plugin_manager())
     assert "hook register_connectors -> plugin custom" in caplog.text
+
+
+def _install_fake_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str) -> None:
+    """A distribution 'acme-sync' on sys.path whose entry point 'acme' runs ``source``."""
+    (tmp_path / "acme_sync_plugin.py").write_text(source)
+    info = tmp_path / "acme_sync-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-sync\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[naturalead_sync]\nacme = acme_sync_plugin\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "acme_sync_plugin", raising=False)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ('raise ImportError("needs libacme")', "ImportError: needs libacme"),
+        (
+            "from naturalead_sync import hookimpl\n\n"
+            "@hookimpl\ndef register_conectors(register):\n    pass\n",
+            "register_conectors",
+        ),
+    ],
+    ids=["import error", "misspelled hook"],
+)
+def test_a_broken_plugin_is_named_with_the_way_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, expected: str
+) -> None:
+    _install_fake_plugin(tmp_path, monkeypatch, source)
+    with pytest.raises(ConfigError) as caught:
+        get_plugin_manager()
+    message = str(caught.value)
+    assert "plugin 'acme' (from acme-sync) failed to load" in message
+    assert expected in message
+    assert "NATURALEAD_SYNC_DISABLED_PLUGINS=acme" in message
+    monkeypatch.setenv("NATURALEAD_SYNC_DISABLED_PLUGINS", "acme")
+    assert "custom" in get_connectors(get_plugin_manager())
