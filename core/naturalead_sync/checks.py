@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import NaturaleadSyncError
+from .errors import NaturaleadSyncError, StateError
 from .runner import Runtime, build_connector
 
 __all__ = ["CheckResult", "check_all"]
@@ -36,12 +36,29 @@ def _prefix_warnings(runtime: Runtime) -> list[CheckResult]:
     return []
 
 
+def _state_check(runtime: Runtime) -> CheckResult:
+    path = runtime.config.resolve(runtime.config.state.path)
+    existed = path.exists()
+    try:
+        with runtime.state(lock=False) as store:
+            known = store.connections()
+        with runtime.state(lock=True):
+            pass
+    except StateError as exc:
+        busy = "another naturalead-sync run" in str(exc)
+        return CheckResult("state", busy, str(exc), warning=busy)
+    what = f"{len(known)} connection(s) known" if existed else "created, empty"
+    return CheckResult("state", True, f"{path}: {what}")
+
+
 def check_all(
     runtime: Runtime, names: list[str] | None = None, *, destination: bool = True
 ) -> list[CheckResult]:
-    """Check each selected connection's connector and the destination key and scopes."""
+    """Check the state file, each selected connection's connector, and the destination key
+    and its scopes."""
     results = [CheckResult("config", True, "valid")]
     results += _prefix_warnings(runtime)
+    results.append(_state_check(runtime))
     connectors = runtime.connectors
     for connection in runtime.select(names):
         subject = f"connection {connection.name}"

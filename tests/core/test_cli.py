@@ -305,3 +305,20 @@ def test_sandbox_serve_takes_keys_and_faults(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_check_reports_an_unusable_or_busy_state(tmp_path: Path) -> None:
+    from naturalead_sync.state import StateStore
+
+    setup(tmp_path)
+    with StateStore(tmp_path / "state.db") as store:
+        store.lock()  # a run in progress
+        busy = cli("check", "--no-destination", cwd=tmp_path)
+    assert busy.returncode == 0
+    assert "warn  state: another naturalead-sync run is using" in busy.stdout
+    (tmp_path / "state.db").write_bytes(b"garbage" * 1000)
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / f"state.db{suffix}").unlink(missing_ok=True)
+    broken = cli("check", "--no-destination", cwd=tmp_path)
+    assert broken.returncode == 1
+    assert "FAIL  state:" in broken.stdout and "cannot be read" in broken.stdout
