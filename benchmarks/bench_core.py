@@ -224,7 +224,8 @@ def rss(n: int) -> dict[str, Any]:
         text=True,
         check=True,
     ).stdout
-    return json.loads(output)
+    result: dict[str, Any] = json.loads(output)
+    return result
 
 
 def _rss_child(n: int) -> None:

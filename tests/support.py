@@ -127,3 +127,10 @@ def sandbox_runtime(config: Config, sandbox: Sandbox, **client_kwargs: Any) -> A
         )
 
     return Runtime(config, client_factory=factory)
+
+
+def stored(sandbox: Sandbox, lead_id: str) -> dict[str, Any]:
+    """The lead the sandbox holds under ``lead_id`` (the test fails when there is none)."""
+    lead = sandbox.lead(lead_id)
+    assert lead is not None, f"the sandbox holds no lead {lead_id!r}"
+    return lead

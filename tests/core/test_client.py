@@ -10,6 +10,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -29,12 +30,10 @@ def leads(*ids: str) -> list[dict[str, str]]:
     return [{"lead_id": i, "name": f"Lead {i}"} for i in ids]
 
 
-def mock_client(
-    handler: Callable[[httpx.Request], httpx.Response], **kw: object
-) -> NaturaleadClient:
+def mock_client(handler: Callable[[httpx.Request], httpx.Response], **kw: Any) -> NaturaleadClient:
     return NaturaleadClient(
         "https://api.example.test", KEY, retry=FAST, transport=httpx.MockTransport(handler), **kw
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_bad_key_stops_with_a_message_that_hides_the_key(sandbox: Sandbox) -> None:

@@ -17,7 +17,7 @@ from naturalead_sync.report import ConnectionReport
 from naturalead_sync.runner import run
 from naturalead_sync.sandbox import Faults, Sandbox
 from naturalead_sync.state import StateStore
-from support import sandbox_runtime
+from support import sandbox_runtime, stored
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SOURCE: dict[str, SourceRecord] = {}
@@ -131,9 +131,9 @@ def test_record_changed_during_the_run_is_picked_up_next_run(
     HOOKS["during"] = change_first_record
     sync(tmp_path, sandbox)
     HOOKS.clear()
-    assert sandbox.lead("c000")["name"] == "Lead c000"
+    assert stored(sandbox, "c000")["name"] == "Lead c000"
     second = sync(tmp_path, sandbox)
-    assert sandbox.lead("c000")["name"] == "Changed while syncing"
+    assert stored(sandbox, "c000")["name"] == "Changed while syncing"
     assert second.upsert_requests == 1
 
 

@@ -36,10 +36,10 @@ def scripted(*statuses: int, seen: list[httpx.Request]) -> httpx.MockTransport:
     return httpx.MockTransport(handler)
 
 
-def client(inner: httpx.BaseTransport, clock: FakeClock, **kw: object) -> httpx.Client:
+def client(inner: httpx.BaseTransport, clock: FakeClock, retry_post: bool = False) -> httpx.Client:
     transport = RetryTransport(
-        inner, FAST, sleep=clock.sleep, clock=clock, rng=random.Random(1), **kw
-    )  # type: ignore[arg-type]
+        inner, FAST, retry_post=retry_post, sleep=clock.sleep, clock=clock, rng=random.Random(1)
+    )
     return httpx.Client(transport=transport, base_url="https://crm.example.test")
 
 

@@ -12,7 +12,7 @@ from naturalead_sync.engine import RunOptions
 from naturalead_sync.runner import run
 from naturalead_sync.sandbox import Faults, Sandbox
 from naturalead_sync.state import StateStore
-from support import lead_row, make_config, sandbox_runtime, write_csv
+from support import lead_row, make_config, sandbox_runtime, stored, write_csv
 
 
 def fresh() -> str:
@@ -57,7 +57,7 @@ def test_unchanged_rerun_sends_nothing_and_a_change_sends_only_itself(
     changed = sync(tmp_path, sandbox)
     assert (changed.upsert_requests, changed.updated, changed.created) == (1, 1, 0)
     assert sandbox.request_log[-1].items == 1
-    assert sandbox.lead("5")["email"] == "new5@example.com"
+    assert stored(sandbox, "5")["email"] == "new5@example.com"
 
 
 def test_partial_failure_records_rejections_and_resyncs_only_failed(
@@ -130,7 +130,7 @@ def test_older_version_never_overwrites_newer(tmp_path: Path, sandbox: Sandbox) 
     write_csv(tmp_path / "leads.csv", [lead_row(1, "2026-04-01T00:00:00Z", email="old@x.com")])
     report = sync(tmp_path, sandbox, RunOptions(full_refresh=True))
     assert report.skipped_stale == 1
-    assert sandbox.lead("1")["email"] == "new@x.com"
+    assert stored(sandbox, "1")["email"] == "new@x.com"
 
 
 def test_duplicate_ids_in_one_file_send_the_newest(tmp_path: Path, sandbox: Sandbox) -> None:
@@ -144,7 +144,7 @@ def test_duplicate_ids_in_one_file_send_the_newest(tmp_path: Path, sandbox: Sand
     report = sync(tmp_path, sandbox)
     assert report.upsert_requests == 1
     assert sandbox.request_log[-1].items == 1
-    assert sandbox.lead("1")["email"] == "newest@x.com"
+    assert stored(sandbox, "1")["email"] == "newest@x.com"
 
 
 def test_dry_run_sends_nothing_and_writes_no_state(tmp_path: Path, sandbox: Sandbox) -> None:
@@ -210,4 +210,4 @@ def test_csv_with_bad_rows_reports_them_and_syncs_the_rest(
     assert ("f_99", "source") in found  # bytes that are not UTF-8
     assert ("f_5", "local") in found  # a 200,000-character custom field
     assert {lead["lead_id"] for lead in sandbox.leads()} == {"f_0", "f_4", "f_6", "f_7"}
-    assert sandbox.lead("f_4")["name"] == "Zoë Ñúñez 李 Last4"
+    assert stored(sandbox, "f_4")["name"] == "Zoë Ñúñez 李 Last4"
