@@ -7,9 +7,9 @@ Everything a connector author needs is importable from here::
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
+from .config import load_config
 from .connector import Connector, ConnectorContext, ConnectorSettings
+from .engine import RunOptions
 from .errors import (
     AuthError,
     BudgetExhausted,
@@ -26,11 +26,8 @@ from .errors import (
 from .hookspecs import hookimpl
 from .models import Lead, SourceRecord, Window
 from .report import ConnectionReport, Rejection, RunReport
-
-try:
-    __version__ = version("naturalead-sync")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+from .runner import sync
+from .version import __version__
 
 __all__ = [
     "AuthError",
@@ -47,6 +44,7 @@ __all__ = [
     "NaturaleadSyncError",
     "RecordError",
     "Rejection",
+    "RunOptions",
     "RunReport",
     "SkipLead",
     "SourceRecord",
@@ -55,4 +53,6 @@ __all__ = [
     "Window",
     "__version__",
     "hookimpl",
+    "load_config",
+    "sync",
 ]

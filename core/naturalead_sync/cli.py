@@ -18,7 +18,6 @@ from typing import Any, NoReturn
 import click
 from rich.markup import escape
 
-from . import __version__
 from .checks import check_all
 from .config import Config, load_config
 from .console import progress_reporter, render_report, setup_logging, stderr, stdout, table
@@ -26,6 +25,7 @@ from .engine import RunOptions
 from .errors import ConfigError, NaturaleadSyncError, StateError
 from .plugins import get_connectors, get_plugin_manager
 from .runner import Runtime, run
+from .version import __version__
 
 __all__ = ["main"]
 

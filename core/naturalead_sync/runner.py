@@ -1,9 +1,10 @@
 """Run a whole config: build the destination client, the connectors and the state, sync.
 
-This is the library entry point the CLI (and a task queue, later) calls::
+The library entry point (what the CLI, a scheduler or a task queue calls)::
 
-    from naturalead_sync.runner import run
-    report = run(load_config("naturalead-sync.toml"))
+    from naturalead_sync import sync
+    report = sync("naturalead-sync.toml", ["crm"])
+    report.exit_code, report.connections[0].created
 """
 
 from __future__ import annotations
@@ -14,22 +15,23 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pluggy
 from pydantic import ValidationError
 
-from . import __version__
 from .client import NaturaleadClient
-from .config import Config, ConnectionConfig, format_validation_error
+from .config import Config, ConnectionConfig, format_validation_error, load_config
 from .connector import Connector, ConnectorContext, ConnectorSettings
 from .engine import ConnectionSync, RunOptions
 from .errors import AuthError, ConfigError, NaturaleadSyncError
 from .plugins import ConnectorInfo, get_connectors, get_plugin_manager, notify_run_finished
 from .report import ConnectionReport, RunReport
 from .state import StateStore
+from .version import __version__
 
-__all__ = ["Runtime", "build_client", "build_connector", "run"]
+__all__ = ["Runtime", "build_client", "build_connector", "run", "sync"]
 
 log = logging.getLogger(__name__)
 USER_AGENT = f"naturalead-sync/{__version__}"
@@ -254,3 +256,17 @@ def run(
         if client is not None:
             client.close()
     return result
+
+
+def sync(
+    config: Config | str | Path,
+    connections: list[str] | None = None,
+    options: RunOptions | None = None,
+) -> RunReport:
+    """Sync the named connections (default: every enabled one) of a config or config file.
+
+    Raises :class:`ConfigError` for a bad config and :class:`StateError` when another run
+    holds the state; every other failure is in the report (``report.exit_code``).
+    """
+    loaded = config if isinstance(config, Config) else load_config(config)
+    return run(Runtime(loaded), connections, options)

@@ -27,6 +27,7 @@ def test_public_names_are_pinned() -> None:
         "NaturaleadSyncError",
         "RecordError",
         "Rejection",
+        "RunOptions",
         "RunReport",
         "SkipLead",
         "SourceRecord",
@@ -35,6 +36,8 @@ def test_public_names_are_pinned() -> None:
         "Window",
         "__version__",
         "hookimpl",
+        "load_config",
+        "sync",
     ]
     for name in naturalead_sync.__all__:
         assert hasattr(naturalead_sync, name), name

@@ -211,3 +211,15 @@ def test_csv_with_bad_rows_reports_them_and_syncs_the_rest(
     assert ("f_5", "local") in found  # a 200,000-character custom field
     assert {lead["lead_id"] for lead in sandbox.leads()} == {"f_0", "f_4", "f_6", "f_7"}
     assert stored(sandbox, "f_4")["name"] == "Zoë Ñúñez 李 Last4"
+
+
+def test_library_entry_point_syncs_from_a_config_file(tmp_path: Path) -> None:
+    from naturalead_sync import RunOptions, sync
+
+    write_csv(tmp_path / "leads.csv", [lead_row(n) for n in range(3)])
+    make_config(tmp_path)  # writes naturalead-sync.toml (sandbox.db, state.db beside it)
+    plan = sync(tmp_path / "naturalead-sync.toml", options=RunOptions(dry_run=True))
+    assert (plan.exit_code, plan.connections[0].created) == (0, 3)
+    report = sync(tmp_path / "naturalead-sync.toml", ["csv"])
+    assert (report.exit_code, report.connections[0].created) == (0, 3)
+    assert len(Sandbox(tmp_path / "sandbox.db").leads()) == 3
