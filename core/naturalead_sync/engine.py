@@ -35,7 +35,7 @@ from .connector import Connector
 from .errors import ConfigError, MassDeleteBlocked, RecordError, SkipLead
 from .mapping import Mapper
 from .models import Lead, SourceRecord, Window
-from .plugins import apply_transform_lead
+from .plugins import apply_transform_lead, has_transform_lead
 from .report import ConnectionReport
 from .state import LedgerEntry, LedgerWrite, StateStore
 from .validation import LeadValidator
@@ -136,7 +136,7 @@ class ConnectionSync:
             connection.default_region, connection.invalid_phone, connection.invalid_email
         )
         self.progress = progress
-        self.has_transforms = bool(pm.hook.transform_lead.get_hookimpls())
+        self.has_transforms = has_transform_lead(pm)
         #: The batch being filled, full batches waiting for the pacer, and the modification
         #: time of every lead in either (for the cursor and for duplicates across batches).
         self.batch: dict[str, _Pending] = {}

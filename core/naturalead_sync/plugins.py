@@ -30,6 +30,7 @@ __all__ = [
     "apply_transform_lead",
     "get_connectors",
     "get_plugin_manager",
+    "has_transform_lead",
     "notify_run_finished",
 ]
 
@@ -159,6 +160,11 @@ def get_connectors(pm: pluggy.PluginManager) -> dict[str, ConnectorInfo]:
 def _transform_impls(pm: pluggy.PluginManager) -> Iterator[Any]:
     # pluggy calls hooks last-registered first; keep that order for the chain.
     yield from reversed(pm.hook.transform_lead.get_hookimpls())
+
+
+def has_transform_lead(pm: pluggy.PluginManager) -> bool:
+    """Whether any plugin implements ``transform_lead`` (the engine skips the chain if not)."""
+    return bool(pm.hook.transform_lead.get_hookimpls())
 
 
 def apply_transform_lead(
