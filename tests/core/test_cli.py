@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -156,19 +158,23 @@ def test_check_warns_when_connections_share_an_account_without_prefix(tmp_path: 
     assert "warn  connections: connections csv, csv2 send to one account without" in result.stdout
 
 
-def test_sandbox_serve_answers_on_loopback(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def served(tmp_path: Path, *options: str) -> Iterator[str]:
+    """``naturalead-sync sandbox serve`` in a real process; yields its URL."""
+    command = [
+        sys.executable,
+        "-m",
+        "naturalead_sync",
+        "sandbox",
+        "serve",
+        "--db",
+        "sb.db",
+        "--port",
+        "0",
+        *options,
+    ]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "naturalead_sync",
-            "sandbox",
-            "serve",
-            "--db",
-            "sb.db",
-            "--port",
-            "0",
-        ],
+        command,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         text=True,
@@ -176,9 +182,16 @@ def test_sandbox_serve_answers_on_loopback(tmp_path: Path) -> None:
     )
     try:
         assert process.stdout is not None
-        first = process.stdout.readline()
-        url = first.split()[2]
+        url = process.stdout.readline().split()[2]
         assert url.startswith("http://127.0.0.1:")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_sandbox_serve_answers_on_loopback(tmp_path: Path) -> None:
+    with served(tmp_path) as url:
         answer = httpx.post(
             f"{url}/api/leads/sync",
             headers={"X-API-Key": DEFAULT_KEY},
@@ -187,9 +200,6 @@ def test_sandbox_serve_answers_on_loopback(tmp_path: Path) -> None:
         )
         assert answer.json()["created"] == 1
         assert answer.headers["RateLimit-Limit"] == "50"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
     shown = cli("sandbox", "leads", "--db", "sb.db", cwd=tmp_path)
     assert "1 lead(s) in the sandbox" in shown.stdout
 
@@ -266,32 +276,8 @@ def test_progress_prints_plain_lines_at_most_every_interval_off_a_terminal(
 
 def test_sandbox_serve_takes_keys_and_faults(tmp_path: Path) -> None:
     key = "nl_test_" + "5" * 64
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "naturalead_sync",
-            "sandbox",
-            "serve",
-            "--db",
-            "sb.db",
-            "--port",
-            "0",
-            "--key",
-            f"{key}=leads:sync_create",
-            "--error-rate",
-            "1",
-            "--seed",
-            "1",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().split()[2]
+    options = ("--key", f"{key}=leads:sync_create", "--error-rate", "1", "--seed", "1")
+    with served(tmp_path, *options) as url:
         headers = {"X-API-Key": key}
         upsert = httpx.post(
             f"{url}/api/leads/sync", headers=headers, json={"leads": [{"lead_id": "a"}]}, timeout=10
@@ -302,9 +288,6 @@ def test_sandbox_serve_takes_keys_and_faults(tmp_path: Path) -> None:
         )
         assert delete.status_code == 403  # the key has no delete scope
         assert "leads:sync_delete" in delete.json()["message"]
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_check_reports_an_unusable_or_busy_state(tmp_path: Path) -> None:
