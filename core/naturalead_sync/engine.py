@@ -176,9 +176,7 @@ class ConnectionSync:
                 self._commit(progress.writes, None)
             raise
         self._commit(progress.writes, (CHANGED, window.end))
-        self.report.cursor_after = (
-            window.end if not self.options.dry_run else cursor or end
-        ).isoformat()
+        self.report.cursor_after = window.end.isoformat()  # (a dry run: where it would go)
         self._resync_failed()
         self._sync_deletes(end)
 
