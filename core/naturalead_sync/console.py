@@ -27,6 +27,7 @@ __all__ = ["progress_reporter", "render_report", "setup_logging", "stderr", "std
 _PIPE_WIDTH = 160
 stdout = Console(width=None if sys.stdout.isatty() else _PIPE_WIDTH)
 stderr = Console(stderr=True, width=None if sys.stderr.isatty() else _PIPE_WIDTH)
+progress_log = logging.getLogger("naturalead_sync.progress")
 _STATUS_STYLE = {"ok": "green", "rejected": "yellow", "failed": "bold red"}
 _SHOWN_REJECTIONS = 10
 
@@ -61,6 +62,7 @@ def setup_logging(verbosity: int, log_format: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    progress_log.setLevel(logging.INFO)  # progress lines show at the default verbosity
     if verbosity < 2:
         logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -135,7 +137,8 @@ def progress_reporter(
     enabled: bool, *, every: float = 30.0, clock: Callable[[], float] = time.monotonic
 ) -> Iterator[Callable[[ConnectionReport], None] | None]:
     """A progress callback: a live line per connection on a terminal; elsewhere (logs, cron)
-    a plain line on stderr at most every ``every`` seconds."""
+    an INFO record of the ``naturalead_sync.progress`` logger (so text or JSON, as the other
+    log lines) at most every ``every`` seconds."""
     if not enabled:
         yield None
         return
@@ -146,7 +149,7 @@ def progress_reporter(
             now = clock()
             if now - last.get(c.connection, now - every) >= every:
                 last[c.connection] = now
-                print(f"progress {_progress_line(c)}", file=sys.stderr, flush=True)
+                progress_log.info("%s", _progress_line(c))
 
         yield log_line
         return

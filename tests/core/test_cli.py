@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -252,26 +253,44 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path: Path) -> None:
     box.close()
 
 
-def test_progress_prints_plain_lines_at_most_every_interval_off_a_terminal(
-    capsys: pytest.CaptureFixture[str],
+def test_progress_logs_a_line_at_most_every_interval_off_a_terminal(
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     from naturalead_sync.console import progress_reporter
     from naturalead_sync.report import ConnectionReport
 
     now = [0.0]
     report = ConnectionReport("crm", "custom")
-    with progress_reporter(True, every=30.0, clock=lambda: now[0]) as progress:
+    with (
+        caplog.at_level(logging.INFO, logger="naturalead_sync.progress"),
+        progress_reporter(True, every=30.0, clock=lambda: now[0]) as progress,
+    ):
         assert progress is not None
         for step in range(7):  # t = 0, 10, ..., 60
             report.records_fetched = step * 100
             progress(report)
             now[0] += 10.0
-    lines = capsys.readouterr().err.splitlines()
-    assert lines == [
-        "progress crm: fetched 0 · sent 0 · unchanged 0 · rejected 0",
-        "progress crm: fetched 300 · sent 0 · unchanged 0 · rejected 0",
-        "progress crm: fetched 600 · sent 0 · unchanged 0 · rejected 0",
+    assert caplog.messages == [
+        "crm: fetched 0 · sent 0 · unchanged 0 · rejected 0",
+        "crm: fetched 300 · sent 0 · unchanged 0 · rejected 0",
+        "crm: fetched 600 · sent 0 · unchanged 0 · rejected 0",
     ]
+
+
+def test_progress_is_json_with_json_logs(tmp_path: Path) -> None:
+    box = Sandbox(tmp_path / "remote.db")
+    with serve(box) as server:
+        setup(
+            tmp_path,
+            [lead_row(n) for n in range(300)],
+            destination=f'url = "{server.url}"\napi_key = "${{NL_KEY}}"',
+        )
+        result = cli("--log-format", "json", "run", cwd=tmp_path, env={"NL_KEY": DEFAULT_KEY})
+    box.close()
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    progress = [r for r in records if r["logger"] == "naturalead_sync.progress"]
+    assert progress and progress[0]["message"].startswith("csv: fetched")
 
 
 def test_sandbox_serve_takes_keys_and_faults(tmp_path: Path) -> None:
