@@ -21,6 +21,7 @@ from .errors import (
     RecordError,
     SkipLead,
     StateError,
+    StateLocked,
     TransientError,
 )
 from .hookspecs import hookimpl
@@ -49,6 +50,7 @@ __all__ = [
     "SkipLead",
     "SourceRecord",
     "StateError",
+    "StateLocked",
     "TransientError",
     "Window",
     "__version__",

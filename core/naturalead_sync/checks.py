@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import NaturaleadSyncError, StateError
+from .errors import NaturaleadSyncError, StateError, StateLocked
 from .runner import Runtime, build_connector
 
 __all__ = ["CheckResult", "check_all"]
@@ -40,13 +40,12 @@ def _state_check(runtime: Runtime) -> CheckResult:
     path = runtime.config.resolve(runtime.config.state.path)
     existed = path.exists()
     try:
-        with runtime.state(lock=False) as store:
+        with runtime.state(lock=True) as store:
             known = store.connections()
-        with runtime.state(lock=True):
-            pass
+    except StateLocked as exc:
+        return CheckResult("state", True, str(exc), warning=True)
     except StateError as exc:
-        busy = "another naturalead-sync run" in str(exc)
-        return CheckResult("state", busy, str(exc), warning=busy)
+        return CheckResult("state", False, str(exc))
     what = f"{len(known)} connection(s) known" if existed else "created, empty"
     return CheckResult("state", True, f"{path}: {what}")
 

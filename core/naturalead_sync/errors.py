@@ -4,7 +4,8 @@
 
     NaturaleadSyncError                 base of everything below
     ├── ConfigError                     bad config file or settings: exit 2, nothing sent
-    ├── StateError                      state database locked, unreadable or too new: exit 1
+    ├── StateError                      state database unreadable or too new: exit 1
+    │   └── StateLocked                 another run holds the state: exit 1, try later
     ├── ConnectorError                  the source system failed: the run stops, checkpoint kept
     │   └── BudgetExhausted             the source's API allowance is spent: clean stop
     ├── DestinationError                Naturalead could not be reached or answered badly
@@ -32,6 +33,7 @@ __all__ = [
     "RecordError",
     "SkipLead",
     "StateError",
+    "StateLocked",
     "TransientError",
 ]
 
@@ -46,6 +48,10 @@ class ConfigError(NaturaleadSyncError):
 
 class StateError(NaturaleadSyncError):
     """The state database cannot be used (locked by another run, unreadable, newer version)."""
+
+
+class StateLocked(StateError):
+    """Another run holds the state database; nothing was done, run again when it ends."""
 
 
 class ConnectorError(NaturaleadSyncError):

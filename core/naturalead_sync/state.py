@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import StateError
+from .errors import StateError, StateLocked
 
 __all__ = ["SCHEMA_VERSION", "LedgerEntry", "LedgerWrite", "StateStore"]
 
@@ -149,7 +149,7 @@ class StateStore:
     # -- locking and transactions ----------------------------------------------------------
 
     def lock(self) -> None:
-        """Take the run lock, or raise :class:`StateError` if another run holds it."""
+        """Take the run lock, or raise :class:`StateLocked` if another run holds it."""
         if self._lock_file is not None:
             return
         handle = open(f"{self.path}.lock", "a+")  # noqa: SIM115 - held for the run
@@ -157,7 +157,7 @@ class StateStore:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
-            raise StateError(
+            raise StateLocked(
                 f"another naturalead-sync run is using {self.path}; wait for it to finish "
                 "(two runs at once could send the same leads twice)"
             ) from None

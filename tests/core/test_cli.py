@@ -76,12 +76,25 @@ def test_dry_run_lists_the_plan_and_sends_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "sandbox.db").exists() or Sandbox(tmp_path / "sandbox.db").leads() == []
 
 
-def test_bad_api_key_exits_1_without_traceback_or_key(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def remote(
+    tmp_path: Path, rows: list[dict[str, str]] | None = None, **kw: str
+) -> Iterator[Sandbox]:
+    """A sandbox served on loopback, with the config pointing at it by URL (key in $NL_KEY)."""
     box = Sandbox(tmp_path / "remote.db")
-    with serve(box) as server:
-        setup(tmp_path, destination=f'url = "{server.url}"\napi_key = "${{NL_KEY}}"')
+    try:
+        with serve(box) as server:
+            setup(
+                tmp_path, rows, destination=f'url = "{server.url}"\napi_key = "${{NL_KEY}}"', **kw
+            )
+            yield box
+    finally:
+        box.close()
+
+
+def test_bad_api_key_exits_1_without_traceback_or_key(tmp_path: Path) -> None:
+    with remote(tmp_path):
         result = cli("run", cwd=tmp_path, env={"NL_KEY": BAD_KEY})
-    box.close()
     output = result.stdout + result.stderr
     assert result.returncode == 1
     assert "Traceback" not in output
@@ -207,14 +220,11 @@ def test_sandbox_serve_answers_on_loopback(tmp_path: Path) -> None:
 
 def test_debug_logs_never_show_the_key(tmp_path: Path) -> None:
     key = "nl_test_" + "7" * 64
-    box = Sandbox(tmp_path / "remote.db")
-    box.add_key(key, ["leads:sync_create", "leads:sync_delete"])
-    with serve(box) as server:
-        setup(tmp_path, destination=f'url = "{server.url}"\napi_key = "${{NL_KEY}}"')
+    with remote(tmp_path) as box:
+        box.add_key(key, ["leads:sync_create", "leads:sync_delete"])
         result = cli(
             "-vv", "--debug", "run", "--report", "r.json", cwd=tmp_path, env={"NL_KEY": key}
         )
-    box.close()
     assert result.returncode == 0, result.stderr
     assert "HTTP Request: POST" in result.stderr  # debug logging was on
     for text in (result.stdout, result.stderr, (tmp_path / "r.json").read_text()):
@@ -222,14 +232,8 @@ def test_debug_logs_never_show_the_key(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path: Path) -> None:
-    box = Sandbox(tmp_path / "remote.db")
-    with serve(box) as server:
-        setup(
-            tmp_path,
-            [lead_row(n) for n in range(500)],
-            destination=f'url = "{server.url}"\napi_key = "${{NL_KEY}}"',
-            limits='requests_per_window = 1\nwindow = "0.5s"',
-        )
+    rows = [lead_row(n) for n in range(500)]
+    with remote(tmp_path, rows, limits='requests_per_window = 1\nwindow = "0.5s"') as box:
         env = {**os.environ, "NL_KEY": DEFAULT_KEY}
         process = subprocess.Popen(
             [sys.executable, "-m", "naturalead_sync", "run"],
@@ -249,8 +253,7 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path: Path) -> None:
         assert "interrupted" in err and "Traceback" not in err
         rerun = cli("run", cwd=tmp_path, env={"NL_KEY": DEFAULT_KEY})
         assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert len(box.leads()) == 500
-    box.close()
+        assert len(box.leads()) == 500
 
 
 def test_progress_logs_a_line_at_most_every_interval_off_a_terminal(
@@ -278,15 +281,8 @@ def test_progress_logs_a_line_at_most_every_interval_off_a_terminal(
 
 
 def test_progress_is_json_with_json_logs(tmp_path: Path) -> None:
-    box = Sandbox(tmp_path / "remote.db")
-    with serve(box) as server:
-        setup(
-            tmp_path,
-            [lead_row(n) for n in range(300)],
-            destination=f'url = "{server.url}"\napi_key = "${{NL_KEY}}"',
-        )
+    with remote(tmp_path, [lead_row(n) for n in range(300)]):
         result = cli("--log-format", "json", "run", cwd=tmp_path, env={"NL_KEY": DEFAULT_KEY})
-    box.close()
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stderr.splitlines()]
     progress = [r for r in records if r["logger"] == "naturalead_sync.progress"]

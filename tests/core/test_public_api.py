@@ -32,6 +32,7 @@ def test_public_names_are_pinned() -> None:
         "SkipLead",
         "SourceRecord",
         "StateError",
+        "StateLocked",
         "TransientError",
         "Window",
         "__version__",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from naturalead_sync import StateError
+from naturalead_sync import StateError, StateLocked
 from naturalead_sync.state import SCHEMA_VERSION, LedgerWrite, StateStore
 
 
@@ -16,7 +16,7 @@ def test_second_run_on_a_locked_state_is_refused(tmp_path: Path) -> None:
     first = StateStore(tmp_path / "state.db")
     first.lock()
     second = StateStore(tmp_path / "state.db")
-    with pytest.raises(StateError, match="another naturalead-sync run is using"):
+    with pytest.raises(StateLocked, match="another naturalead-sync run is using"):
         second.lock()
     first.close()
     second.lock()  # released with the first
