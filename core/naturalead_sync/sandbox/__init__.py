@@ -14,17 +14,17 @@ through :func:`serve`::
 
 from __future__ import annotations
 
+from ..loopback import LoopbackServer, serve
 from .app import DEFAULT_KEY, Faults, RequestRecord, Sandbox, SandboxResponse
-from .server import SandboxServer, serve
 from .transport import SandboxTransport
 
 __all__ = [
     "DEFAULT_KEY",
     "Faults",
+    "LoopbackServer",
     "RequestRecord",
     "Sandbox",
     "SandboxResponse",
-    "SandboxServer",
     "SandboxTransport",
     "serve",
 ]

@@ -35,9 +35,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from ..loopback import HTTPAnswer
 from ..models import LIMITS
 from .store import LEAD_FIELDS, Store, hash_key
 
@@ -87,13 +88,9 @@ class RequestRecord:
     action: str = "ok"
 
 
-class SandboxResponse(NamedTuple):
-    """An answer; ``action`` tells the transport to send it (``ok``), drop or delay it."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    action: str = "ok"
+#: The sandbox's answers are loopback answers: ``action`` is ``ok``, ``drop`` or ``slow`` (with
+#: its ``delay``).
+SandboxResponse = HTTPAnswer
 
 
 def _items(payload: Any, key: str, not_array: str) -> list[Any]:
@@ -275,7 +272,7 @@ class Sandbox:
 
     def _list(self, headers: Mapping[str, str], query: str) -> SandboxResponse:
         found = self._key(headers)
-        if isinstance(found, SandboxResponse):
+        if isinstance(found, HTTPAnswer):
             return found
         if _SCOPES["GET"] not in found[1]:
             return self._forbidden(_SCOPES["GET"])
@@ -353,13 +350,15 @@ class Sandbox:
                 now, method, SYNC_PATH, answer.status, items, answer.status == 429, action
             )
         )
-        return answer._replace(action=action if action in ("drop", "slow") else "ok")
+        if action == "slow":
+            return answer._replace(action="slow", delay=self._faults.slow_seconds)
+        return answer._replace(action=action if action == "drop" else "ok")
 
     def _sync_answer(
         self, method: str, headers: Mapping[str, str], payload: Any, parsed: bool, now: float
     ) -> tuple[SandboxResponse, str]:
         found = self._key(headers)
-        if isinstance(found, SandboxResponse):
+        if isinstance(found, HTTPAnswer):
             return found, "ok"
         key, scopes = found
         window = self._window(key, now)

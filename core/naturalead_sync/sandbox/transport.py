@@ -45,8 +45,8 @@ class SandboxTransport(httpx.BaseTransport):
             raise httpx.RemoteProtocolError(
                 "Server disconnected without sending a response.", request=request
             )
-        if answer.action == "slow":
-            delay = self.sandbox.faults.slow_seconds
+        if answer.delay > 0:
+            delay = answer.delay
             timeouts = request.extensions.get("timeout", {})
             read_timeout = timeouts.get("read") if isinstance(timeouts, dict) else None
             if read_timeout is not None and delay >= read_timeout:

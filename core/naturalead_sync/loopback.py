@@ -1,10 +1,13 @@
-"""The sandbox on a loopback HTTP server, for subprocesses and real-socket tests.
+"""A loopback HTTP server for in-process emulators: the sandbox and the CRM emulators.
 
-``serve(sandbox)`` starts a threaded HTTP/1.1 server in a daemon thread and returns a
-:class:`SandboxServer` (a context manager; ``url`` is ``http://127.0.0.1:PORT``). A dropped
-answer closes the connection without a byte of response; a slow one sleeps before writing.
-Request bodies are read by ``Content-Length`` (``DELETE`` carries one); chunked bodies are
-refused with 411. The default per-request logging is silenced.
+An emulator is an object with a ``handle(method, path, headers, body)`` method that returns an
+:class:`HTTPAnswer` (:class:`HTTPApp`). :func:`serve` puts it on a threaded HTTP/1.1 server in a
+daemon thread and returns a :class:`LoopbackServer` (a context manager; ``url`` is
+``http://127.0.0.1:PORT``). An answer whose ``action`` is ``"drop"`` closes the connection
+without a byte of response; one with a ``delay`` sleeps that long before writing. Request bodies
+are read by ``Content-Length`` (``DELETE`` carries one); chunked bodies are refused with 411.
+The default per-request logging is silenced; an exception in the emulator is logged and
+answered with a 500.
 """
 
 from __future__ import annotations
@@ -16,24 +19,43 @@ import socket
 import socketserver
 import threading
 import time
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
-from .app import Sandbox, SandboxResponse
-
-__all__ = ["SandboxServer", "serve"]
+__all__ = ["HTTPAnswer", "HTTPApp", "LoopbackServer", "serve"]
 
 log = logging.getLogger(__name__)
+
+
+class HTTPAnswer(NamedTuple):
+    """An emulator's answer. ``action`` is ``"ok"`` (send it), ``"drop"`` (close the
+    connection without answering) or a fault label kept for the emulator's own request log;
+    ``delay`` is how long to wait before sending."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    action: str = "ok"
+    delay: float = 0.0
+
+
+class HTTPApp(Protocol):
+    """What :func:`serve` serves: one method that answers one HTTP request."""
+
+    def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> HTTPAnswer:
+        """Answer one request; ``path`` carries the query string."""
+        ...
 
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
+    def __init__(self, address: tuple[str, int], app: HTTPApp) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.sandbox = sandbox
+        self.app = app
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -60,7 +82,7 @@ class _HTTPServer(ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("sandbox server: connection from %s failed", client_address, exc_info=True)
+        log.debug("loopback server: connection from %s failed", client_address, exc_info=True)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -83,7 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self._write(SandboxResponse(411, {}, b'{"error": "Content-Length required"}'))
+            self._write(HTTPAnswer(411, {}, b'{"error": "Content-Length required"}'))
             self.close_connection = True
             return
         try:
@@ -91,29 +113,29 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             length = -1
         if length < 0:
-            self._write(SandboxResponse(400, {}, b'{"error": "Invalid Content-Length"}'))
+            self._write(HTTPAnswer(400, {}, b'{"error": "Invalid Content-Length"}'))
             self.close_connection = True
             return
         body = self.rfile.read(length) if length else b""
         try:
-            answer = self.server.sandbox.handle(
+            answer = self.server.app.handle(
                 self.command, self.path, dict(self.headers.items()), body
             )
         except Exception:
-            log.exception("sandbox failed on %s %s", self.command, self.path)
-            body = json.dumps({"error": "Internal sandbox error"}).encode()
-            answer = SandboxResponse(500, {}, body)
+            log.exception("emulator failed on %s %s", self.command, self.path)
+            body = json.dumps({"error": "Internal emulator error"}).encode()
+            answer = HTTPAnswer(500, {}, body)
         if answer.action == "drop":
             self.close_connection = True  # the write is committed; no answer at all
             return
-        if answer.action == "slow":
-            time.sleep(self.server.sandbox.faults.slow_seconds)
+        if answer.delay > 0:
+            time.sleep(answer.delay)
         try:
             self._write(answer)
         except OSError:  # the client gave up waiting
             self.close_connection = True
 
-    def _write(self, answer: SandboxResponse) -> None:
+    def _write(self, answer: HTTPAnswer) -> None:
         self.send_response(answer.status)
         headers = {"Content-Type": "application/json; charset=utf-8", **answer.headers}
         for name, value in headers.items():
@@ -126,18 +148,18 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _answer  # noqa: N815
 
 
-class SandboxServer:
-    """A running loopback server for one sandbox; ``close()`` stops it and joins its thread."""
+class LoopbackServer:
+    """A running loopback server for one emulator; ``close()`` stops it and joins its thread."""
 
-    def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.sandbox = sandbox
-        self._http = _HTTPServer((host, port), sandbox)
+    def __init__(self, app: HTTPApp, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
+        self._http = _HTTPServer((host, port), app)
         self.host = host
         self.port = int(self._http.server_address[1])
         self._thread = threading.Thread(
             target=self._http.serve_forever,
             kwargs={"poll_interval": 0.05},
-            name=f"naturalead-sandbox-{self.port}",
+            name=f"naturalead-loopback-{self.port}",
             daemon=True,
         )
         self._closed = threading.Event()
@@ -148,7 +170,7 @@ class SandboxServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    def start(self) -> SandboxServer:
+    def start(self) -> LoopbackServer:
         """Start serving in the background thread."""
         self._thread.start()
         return self
@@ -170,7 +192,7 @@ class SandboxServer:
         if self._thread.ident is not None:
             self._thread.join()
 
-    def __enter__(self) -> SandboxServer:
+    def __enter__(self) -> LoopbackServer:
         return self
 
     def __exit__(
@@ -182,6 +204,6 @@ class SandboxServer:
         self.close()
 
 
-def serve(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> SandboxServer:
-    """Serve ``sandbox`` on ``host:port`` (0 picks a free port); returns the started server."""
-    return SandboxServer(sandbox, host, port).start()
+def serve(app: HTTPApp, host: str = "127.0.0.1", port: int = 0) -> LoopbackServer:
+    """Serve ``app`` on ``host:port`` (0 picks a free port); returns the started server."""
+    return LoopbackServer(app, host, port).start()
