@@ -172,8 +172,17 @@ class ConnectionConfig(_Model):
     invalid_phone: Literal["reject", "drop"] = "reject"
     invalid_email: Literal["reject", "drop"] = "reject"
     empty_values: Literal["omit", "send"] = "omit"
-    lookback: Duration = timedelta(minutes=5)
-    settle: Duration = timedelta(seconds=0)
+    lookback: Duration | None = Field(
+        None, description="Overlap with the previous window; default: the connector's."
+    )
+    settle: Duration | None = Field(
+        None, description="How long before now the window ends; default: the connector's."
+    )
+    retry: RetryConfig | None = Field(
+        None,
+        description="Retries and timeout of the source's API calls; default: 5 tries within "
+        "5 minutes and the destination's timeout.",
+    )
     mass_delete_share: float = Field(0.2, ge=0, le=1)
     mass_delete_min: int = Field(10, ge=0, description="Deletes below this never trip the guard.")
     reconcile_deletes: bool = False

@@ -6,6 +6,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -103,6 +104,13 @@ class Connector(ABC):
     #: connector may set it per instance (from a setting). The engine checks the order as it
     #: goes: a violation sends the cursor back to where the run started.
     ordered: bool = True
+    #: The ``lookback`` a connection gets when its config sets none: how far each window
+    #: reaches back before the cursor, so late arrivals are seen again.
+    default_lookback: ClassVar[timedelta] = timedelta(minutes=5)
+    #: The ``settle`` a connection gets when its config sets none: how long before now each
+    #: window ends, so the source has made every record up to then visible (a search index's
+    #: lag, commits still in flight).
+    default_settle: ClassVar[timedelta] = timedelta(0)
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
         self.settings = settings

@@ -9,7 +9,8 @@ It follows the correctness rules of the design:
    is done", and the next window includes the cursor's own instant;
 4. an older version never overwrites a newer accepted one;
 5. failed leads are fetched again on later runs and resent only when their payload changed;
-6. deletes come from the connector's feed or a reconciliation, behind the mass-delete guard;
+6. deletes come from the connector's feed or a reconciliation, behind the mass-delete guard,
+   and are sent before the changes (merges, restores);
 7. state is committed per batch together with the ledger, so ``kill -9`` loses nothing.
 """
 
@@ -32,7 +33,7 @@ from pydantic import ValidationError
 from .client import NaturaleadClient, UpsertResult
 from .config import ConnectionConfig, LimitsConfig
 from .connector import Connector
-from .errors import ConfigError, MassDeleteBlocked, RecordError, SkipLead
+from .errors import MassDeleteBlocked, RecordError, SkipLead
 from .mapping import Mapper
 from .models import Lead, SourceRecord, Window
 from .plugins import apply_transform_lead, has_transform_lead
@@ -130,6 +131,10 @@ class ConnectionSync:
         policy = (connection.default_region, connection.invalid_phone, connection.invalid_email)
         self.signature = f"{self.source}|{policy}"
         self.prefix = connection.lead_id_prefix
+        self.lookback = (
+            connector.default_lookback if connection.lookback is None else connection.lookback
+        )
+        self.settle = connector.default_settle if connection.settle is None else connection.settle
         self.send_empty = connection.empty_values == "send"
         self.mapper = Mapper(connection.mapping, self.prefix)
         self.validator = LeadValidator(
@@ -147,13 +152,19 @@ class ConnectionSync:
     # -- the run ------------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Sync changes, then failed leads, then deletes. Raises on a failed run."""
+        """Sync deletes, then changes, then failed leads. Raises on a failed run.
+
+        Deletes go first: a merge's survivor may carry the phone or email of the records it
+        absorbed (Naturalead rejects a phone held by another lead), and a record deleted and
+        restored inside one window must end up live.
+        """
         name = self.connection.name
         cursor = None if self.options.full_refresh else self.state.get_cursor(name, CHANGED)
-        end = self.options.now() - self.connection.settle
-        window = Window(None if cursor is None else cursor - self.connection.lookback, end)
-        self.report.cursor_before = cursor.isoformat() if cursor else None
+        end = self.options.now() - self.settle
         self.run_id = 0 if self.options.dry_run else self.state.start_run(name)
+        self._sync_deletes(end)
+        window = Window(None if cursor is None else cursor - self.lookback, end)
+        self.report.cursor_before = cursor.isoformat() if cursor else None
         progress = _Progress(start=cursor, ordered=self.connector.ordered)
         log.info("%s: fetching changes in [%s, %s)", name, window.start or "beginning", end)
         try:
@@ -178,7 +189,6 @@ class ConnectionSync:
         self._commit(progress.writes, (CHANGED, window.end))
         self.report.cursor_after = window.end.isoformat()  # (a dry run: where it would go)
         self._resync_failed()
-        self._sync_deletes(end)
 
     def _track_order(self, record: SourceRecord, progress: _Progress) -> None:
         if progress.last_seen is not None and record.modified_at < progress.last_seen:
@@ -420,25 +430,31 @@ class ConnectionSync:
     def _deleted_ids(self, window: Window) -> list[str]:
         wanted = {self.prefix + native for native in self.connector.fetch_deleted(window)}
         if self.connection.reconcile_deletes:
-            listing = self.connector.fetch_all_ids()
-            if listing is None:
-                raise ConfigError(
-                    f"connections[{self.connection.name}].reconcile_deletes: connector "
-                    f"{self.connector.name!r} cannot list its ids; remove the option"
-                )
-            live = set(listing)  # a complete listing, or an exception: never a partial one
-            wanted.update(
-                lead_id
-                for lead_id, native in self.state.live_native_ids(self.connection.name)
-                if native not in live
-            )
+            wanted.update(self._reconcile())
         known = self.state.entries(self.connection.name, sorted(wanted))
         return [lead_id for lead_id, entry in known.items() if entry.status != "deleted"]
+
+    def _reconcile(self) -> Iterator[str]:
+        """The lead_ids synced earlier whose records the source no longer has.
+
+        From the connector's complete id listing when it has one; otherwise by asking for the
+        synced ids themselves (``fetch_by_ids``, a batch at a time): an id that comes back
+        under no record, or under another id (a merge), is gone.
+        """
+        synced = self.state.live_native_ids(self.connection.name)
+        listing = self.connector.fetch_all_ids()
+        if listing is not None:
+            live = set(listing)  # a complete listing, or an exception: never a partial one
+            yield from (lead_id for lead_id, native in synced if native not in live)
+            return
+        while chunk := list(itertools.islice(synced, self.batch_size)):
+            found = {record.id for record in self.connector.fetch_by_ids([n for _, n in chunk])}
+            yield from (lead_id for lead_id, native in chunk if native not in found)
 
     def _sync_deletes(self, end: datetime) -> None:
         name = self.connection.name
         cursor = None if self.options.full_refresh else self.state.get_cursor(name, DELETED)
-        window = Window(None if cursor is None else cursor - self.connection.lookback, end)
+        window = Window(None if cursor is None else cursor - self.lookback, end)
         to_delete = self._deleted_ids(window)
         synced = self.state.count(name, "accepted") + self.state.count(name, "rejected")
         share = self.connection.mass_delete_share

@@ -26,6 +26,7 @@ from .config import Config, ConnectionConfig, format_validation_error, load_conf
 from .connector import Connector, ConnectorContext, ConnectorSettings
 from .engine import ConnectionSync, RunOptions
 from .errors import AuthError, ConfigError, NaturaleadSyncError
+from .http import RetryPolicy
 from .plugins import ConnectorInfo, get_connectors, get_plugin_manager, notify_run_finished
 from .report import ConnectionReport, RunReport
 from .state import StateStore
@@ -103,13 +104,22 @@ def build_connector(
 ) -> Connector:
     """Validate the connection's settings and construct its connector."""
     info, settings = connector_settings(connection, connectors)
+    retry = connection.retry
     context = ConnectorContext(
         connection=connection.name,
         base_dir=config.base_dir,
-        timeout_seconds=config.destination.retry.timeout.total_seconds(),
+        timeout_seconds=(retry or config.destination.retry).timeout.total_seconds(),
         user_agent=USER_AGENT,
         logger=logging.getLogger(f"naturalead_sync.connector.{connection.name}"),
         bad_record_sink=bad_record_sink,
+        retry=RetryPolicy()
+        if retry is None
+        else RetryPolicy(
+            max_attempts=retry.max_attempts,
+            max_elapsed=retry.max_elapsed.total_seconds(),
+            backoff_initial=retry.backoff_initial.total_seconds(),
+            backoff_max=retry.backoff_max.total_seconds(),
+        ),
     )
     return info.cls(settings, context)
 

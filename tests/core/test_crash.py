@@ -115,12 +115,12 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Any, ...]]
 
 
 # (sorted file?, phase, kill once this many requests were answered). Phase 1 sends 30
-# upserts; phase 2 sends 7 upserts, then 1 delete.
+# upserts; phase 2 sends 1 delete, then 7 upserts.
 KILLS = [
     (False, 1, 1),  # the first batch of a first sync
     (False, 1, 16),  # mid-way
+    (False, 2, 1),  # right after the delete
     (False, 2, 4),  # among the changes
-    (False, 2, 7),  # after the last upsert, around the delete
     (True, 1, 3),  # a sorted file: its cursor has moved
     (True, 1, 29),  # one batch before the end
     (True, 2, 1),

@@ -181,20 +181,25 @@ def test_batches_accepted_before_a_failure_are_not_sent_again(
     assert len(sandbox.leads()) == 300
 
 
-def test_reconcile_deletes_needs_a_connector_that_lists_ids(
+def test_reconcile_deletes_without_an_id_listing_asks_for_the_synced_ids(
     tmp_path: Path, sandbox: Sandbox
 ) -> None:
-    put("x1", T0)
+    for n in range(150):
+        put(f"x{n:03d}", T0)
     path = tmp_path / "c.toml"
     path.write_text(
         '[destination]\nsandbox = "sb.db"\n[state]\npath = "state.db"\n'
         '[[connections]]\nname = "mem"\nconnector = "memory"\nreconcile_deletes = true\n'
     )
-    runtime = sandbox_runtime(load_config(path), sandbox)
-    runtime.pm.register(Plugin(), name="memory-plugin")
-    report = run(runtime).connections[0]
-    assert report.status == "failed"
-    assert "connections[mem].reconcile_deletes: connector 'memory' cannot list its ids" in (
-        report.error or ""
-    )
-    assert sandbox.lead("x1") is not None  # the upserts before the deletes went through
+
+    def once() -> ConnectionReport:
+        runtime = sandbox_runtime(load_config(path), sandbox)
+        runtime.pm.register(Plugin(), name="memory-plugin")
+        return run(runtime).connections[0]
+
+    assert once().status == "ok"
+    del SOURCE["x007"], SOURCE["x140"]  # gone from the source, with no delete feed
+    report = once()
+    assert (report.status, report.deleted) == ("ok", 2)
+    assert sandbox.lead("x007") is None and sandbox.lead("x140") is None
+    assert len(sandbox.leads()) == 148
