@@ -128,9 +128,20 @@ class HubSpotConnector(Connector):
     # -- reading -------------------------------------------------------------------------------
 
     def fetch_changed(self, window: Window) -> Iterator[SourceRecord]:
-        """Records whose last-modified time is in ``window``, a search page at a time."""
-        for page in self._search(self._type, self._window_filters(window), self._properties):
+        """Records whose last-modified time is in ``window``, a search page at a time.
+
+        In leads mode, also the leads whose primary contact changed in ``window`` (after a
+        first sync, which reads every lead with its contact anyway): a lead's name, email and
+        phone live on its contact.
+        """
+        filters = self._window_filters(window)
+        for page in self._search(self._type, filters, self._properties):
             yield from self._records(page)
+        if self._type == "leads" and window.start is not None:
+            for contacts in self._search("contacts", self._window_filters(window, "contacts"), []):
+                links = self.api.associated("contacts", "leads", [str(c.id) for c in contacts])
+                lead_ids = list(dict.fromkeys(i for ids in links.values() for i in ids))
+                yield from self.fetch_by_ids(lead_ids)
 
     def fetch_deleted(self, window: Window) -> Iterator[str]:
         """Ids archived inside ``window``, and ids merged into records modified inside it."""
@@ -189,19 +200,17 @@ class HubSpotConnector(Connector):
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _window_filters(self, window: Window) -> list[dict[str, Any]]:
+    def _window_filters(
+        self, window: Window, object_type: str | None = None
+    ) -> list[dict[str, Any]]:
         """Search filters for ``start <= last-modified < end`` in epoch milliseconds."""
+        modified = _MODIFIED[object_type or self._type]
         filters: list[dict[str, Any]] = [
-            {"propertyName": self._modified, "operator": "LT", "value": _ms(window.end, up=True)}
+            {"propertyName": modified, "operator": "LT", "value": _ms(window.end, up=True)}
         ]
         if window.start is not None:
-            filters.append(
-                {
-                    "propertyName": self._modified,
-                    "operator": "GTE",
-                    "value": _ms(window.start, up=False),
-                }
-            )
+            start = _ms(window.start, up=False)
+            filters.append({"propertyName": modified, "operator": "GTE", "value": start})
         return filters
 
     def _search(
@@ -229,13 +238,13 @@ class HubSpotConnector(Connector):
     def _records(self, page: Iterable[SimplePublicObject]) -> Iterator[SourceRecord]:
         """SourceRecords from SDK objects (in leads mode, joined to their primary contact)."""
         objects = list(page)
-        contacts: dict[str, dict[str, Any]] = {}
+        contacts: dict[str, SimplePublicObject] = {}
         links: dict[str, list[str]] = {}
         if self._type == "leads" and objects:
             links = self.api.associated("leads", "contacts", [str(o.id) for o in objects])
             wanted = list(dict.fromkeys(ids[0] for ids in links.values() if ids))
             for contact in self.api.batch_read("contacts", wanted, list(CONTACT_PROPERTIES)):
-                contacts[str(contact.id)] = dict(contact.properties or {})
+                contacts[str(contact.id)] = contact
         for obj in objects:
             record_id = str(obj.id)
             modified = obj.updated_at
@@ -249,7 +258,9 @@ class HubSpotConnector(Connector):
             fields: dict[str, Any] = dict(obj.properties or {})
             if self._type == "leads":
                 contact_ids = links.get(record_id) or []
-                contact_id = contact_ids[0] if contact_ids else None
-                fields["contact_id"] = contact_id
-                fields["contact"] = contacts.get(contact_id or "", {})
+                contact = contacts.get(contact_ids[0]) if contact_ids else None
+                fields["contact_id"] = contact_ids[0] if contact_ids else None
+                fields["contact"] = dict(contact.properties or {}) if contact else {}
+                if contact is not None and isinstance(contact.updated_at, datetime):
+                    modified = max(modified, contact.updated_at)  # the lead as it reads now
             yield SourceRecord(record_id, modified.astimezone(UTC), fields)

@@ -334,6 +334,13 @@ def test_leads_mode_takes_the_person_from_the_primary_contact(hub: Hub) -> None:
     assert lead["customFields"]["hs_lead_name"] == "Deal 1"
     assert hub.sandbox.lead(contacts[1]) is None  # the lead's own id, not the contact's
 
+    hub.emulator.advance(60)
+    hub.emulator.update("contacts", contacts[2], {"email": "moved@example.com"})
+    hub.emulator.advance(1)
+    followed = hub.sync(settings='object = "leads"')
+    assert (followed.status, followed.updated) == ("ok", 1), followed.error
+    assert stored(hub.sandbox, lead_ids[2])["email"] == "moved@example.com"
+
 
 def test_bad_token_and_missing_scope_say_what_to_fix(
     hub: Hub, caplog: pytest.LogCaptureFixture
