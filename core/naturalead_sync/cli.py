@@ -317,6 +317,30 @@ def init_command(path: Path, force: bool) -> None:
     stdout.print(f"wrote {path}; edit it, then run `naturalead-sync -c {path} check`", markup=False)
 
 
+@cli.command("new-connector")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "parent",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    help="Where to create the package folder (default: here).",
+)
+@click.option("--title", help='The CRM\'s display name (default: from NAME, e.g. "Zoho Crm").')
+def new_connector_command(name: str, parent: Path, title: str | None) -> None:
+    """Write an installable connector package for NAME, tests included."""
+    from .scaffold import new_connector
+
+    try:
+        target = new_connector(name, parent, title)
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    stdout.print(
+        f"wrote {target}\nnext: cd {target} && python -m pip install -e '.[test]' && pytest",
+        markup=False,
+    )
+
+
 @cli.group("sandbox")
 def sandbox_group() -> None:
     """The embedded Naturalead sandbox: serve it on loopback or show what it holds."""
