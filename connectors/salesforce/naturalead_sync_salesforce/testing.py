@@ -13,7 +13,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-__all__ = ["LoopbackSession"]
+from .connector import SalesforceConnector
+
+__all__ = ["LoopbackSession", "emulated_connector", "rsa_key_pair"]
 
 
 class LoopbackSession(requests.Session):
@@ -39,3 +41,37 @@ class LoopbackSession(requests.Session):
         if parts.scheme == "https":
             text = urlunsplit(("http", self.netloc, parts.path, parts.query, parts.fragment))
         return super().request(method, text, *args, **kwargs)
+
+
+def emulated_connector(target: str) -> type[SalesforceConnector]:
+    """The production connector with its session routed to the emulator at ``target``.
+
+    It is named ``salesforce-emulated``; register it from a test plugin
+    (``register(emulated_connector(server.url))``). Only :meth:`SalesforceConnector.session`
+    differs, so every call takes the production code path.
+    """
+
+    class EmulatedSalesforce(SalesforceConnector):
+        name = "salesforce-emulated"
+
+        def session(self) -> requests.Session:
+            return LoopbackSession(target)
+
+    return EmulatedSalesforce
+
+
+def rsa_key_pair() -> tuple[str, str]:
+    """A fresh RSA key pair for the JWT bearer flow: ``(private PEM, public PEM)``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public.decode()

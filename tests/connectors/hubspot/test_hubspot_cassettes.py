@@ -6,9 +6,7 @@ Re-record with ``NATURALEAD_RECORD_CASSETTES=1`` (see the connector's README).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,14 +15,11 @@ import vcr
 
 from naturalead_sync import ConnectorContext, Window
 from naturalead_sync.http import RetryPolicy
-from naturalead_sync.loopback import serve
 from naturalead_sync_hubspot import HubSpotConnector, HubSpotSettings
 from naturalead_sync_hubspot.emulator import DEFAULT_TOKEN, HubSpotEmulator
+from support import cassette
 
 CASSETTES = Path(__file__).parent / "cassettes"
-RECORD = os.environ.get("NATURALEAD_RECORD_CASSETTES") == "1"
-#: Replays answer any host: only method, path, query and body are matched.
-REPLAY_URL = "http://hubspot.invalid"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 WINDOW = Window(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC))
 RECORDER = vcr.VCR(
@@ -50,21 +45,13 @@ def portal() -> HubSpotEmulator:
     return emulator
 
 
-@contextmanager
-def cassette(name: str) -> Iterator[str]:
-    """The base URL to use inside the cassette ``name``: the emulator's when recording."""
-    path = CASSETTES / f"{name}.yaml"
-    if not RECORD:
-        with RECORDER.use_cassette(str(path), record_mode="none"):
-            yield REPLAY_URL
-        return
-    path.unlink(missing_ok=True)
-    with serve(portal()) as server, RECORDER.use_cassette(str(path), record_mode="all"):
-        yield server.url
+def recorded(name: str) -> AbstractContextManager[str]:
+    """The base URL to use inside the cassette ``name`` (see ``support.cassette``)."""
+    return cassette(RECORDER, CASSETTES / f"{name}.yaml", portal)
 
 
 def test_changes_replay_from_the_cassette() -> None:
-    with cassette("changes") as url:
+    with recorded("changes") as url:
         hub = connector(url)
         records = list(hub.fetch_changed(WINDOW))
         hub.close()
@@ -78,7 +65,7 @@ def test_changes_replay_from_the_cassette() -> None:
 
 
 def test_deletes_and_batch_reads_replay_from_the_cassette() -> None:
-    with cassette("deletes") as url:
+    with recorded("deletes") as url:
         hub = connector(url)
         deleted = list(hub.fetch_deleted(Window(None, WINDOW.end)))
         again = list(hub.fetch_by_ids([*deleted[:1], "999999999"]))

@@ -12,10 +12,8 @@ from typing import Any
 
 import pytest
 
-from naturalead_sync import ConnectionReport, Lead, RunOptions, SourceRecord, hookimpl
-from naturalead_sync.config import load_config
+from naturalead_sync import ConnectionReport, Lead, SourceRecord, hookimpl
 from naturalead_sync.loopback import LoopbackServer, serve
-from naturalead_sync.runner import run
 from naturalead_sync.sandbox import Sandbox
 from naturalead_sync.state import StateStore
 from naturalead_sync_hubspot.emulator import (
@@ -26,16 +24,9 @@ from naturalead_sync_hubspot.emulator import (
     EmulatorLimits,
     HubSpotEmulator,
 )
-from support import sandbox_runtime, stored
+from support import crm_config, lines, stored, sync_at
 
 FAST = EmulatorLimits(ten_second_max=1000, search_per_second=100)
-
-
-def lines(given: str, *defaults: str) -> str:
-    """TOML lines: ``given``, then each default whose key ``given`` does not set."""
-    keys = {line.split("=")[0].strip() for line in given.splitlines() if "=" in line}
-    kept = [line for line in defaults if line.split("=")[0].strip() not in keys]
-    return "\n".join([given, *kept])
 
 
 @dataclass
@@ -54,40 +45,23 @@ class Hub:
         token: str | None = DEFAULT_TOKEN,
         backoff_max: str = "100ms",
     ) -> Path:
-        path = self.folder / "naturalead-sync.toml"
-        path.write_text(
-            f"""
-[destination]
-sandbox = "unused.db"
-[destination.limits]
-requests_per_window = 1000
-window = "1s"
-[state]
-path = "state.db"
-
-[[connections]]
-name = "hubspot"
-connector = "hubspot"
-{lines(connection, 'settle = "0s"')}
-[connections.retry]
-max_attempts = 4
-backoff_initial = "20ms"
-backoff_max = "{backoff_max}"
-timeout = "3s"
-[connections.settings]
-{"" if token is None else f'access_token = "{token}"'}
+        auth = "" if token is None else f'access_token = "{token}"'
+        return crm_config(
+            self.folder,
+            "hubspot",
+            "hubspot",
+            connection=lines(connection, 'settle = "0s"'),
+            retry=f'backoff_max = "{backoff_max}"',
+            settings=f"""{auth}
 base_url = "{self.server.url}"
-{lines(settings, "search_requests_per_second = 50", "requests_per_ten_seconds = 500")}
-"""
+{lines(settings, "search_requests_per_second = 50", "requests_per_ten_seconds = 500")}""",
         )
-        return path
 
     def sync(self, plugin: object | None = None, **config: Any) -> ConnectionReport:
-        runtime = sandbox_runtime(load_config(self.config(**config)), self.sandbox)
-        if plugin is not None:
-            runtime.pm.register(plugin, name="test-plugin")
         now = datetime.fromtimestamp(self.emulator.now(), UTC)
-        return run(runtime, options=RunOptions(now=lambda: now)).connections[0]
+        plugins = () if plugin is None else (plugin,)
+        report: ConnectionReport = sync_at(self.config(**config), self.sandbox, now, *plugins)
+        return report
 
 
 #: The emulator's clock stands still between ``advance`` calls, so every write in between

@@ -42,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  API token:   {DEFAULT_API_TOKEN}  (header x-api-token)")
         print(f"  OAuth token: {DEFAULT_OAUTH_TOKEN}  (Authorization: Bearer)")
         print(f"  admin:       {server.url}/_emulator/stats")
+        print("For examples/pipedrive-emulator.toml, in another terminal:")
+        print(f"export PIPEDRIVE_BASE_URL={server.url}")
+        print(f"export PIPEDRIVE_API_TOKEN={DEFAULT_API_TOKEN}")
         print("Ctrl-C to stop.", flush=True)
         try:
             server.wait()

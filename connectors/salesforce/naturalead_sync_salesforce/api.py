@@ -1,0 +1,292 @@
+"""Salesforce through simple-salesforce: the one place that logs in, sends the calls, watches
+the daily API allowance and turns simple-salesforce's errors into naturalead-sync's.
+
+- Transport: the connector's ``requests.Session`` (see :meth:`SalesforceConnector.session`)
+  gets an adapter with core's timeout (requests has none by default, and simple-salesforce
+  sets none) and bounded retries of 5xx answers and dropped connections with core's attempt
+  and backoff bounds (simple-salesforce retries nothing).
+- Sessions: simple-salesforce logs in again on ``INVALID_SESSION_ID`` for every login-based
+  flow; calls pass ``max_retries=0`` so it does so once and raises, and this module sends the
+  call again once. Every call goes through ``Salesforce._call_salesforce`` (``query``,
+  ``query_more``, ``restful``), never through ``SFType``, whose refresh-on-401 recurses
+  without bound.
+- Budget: ``Sforce-Limit-Info`` (``sf.api_usage``) is read after each call; a call that would
+  go past ``max_api_share`` of the daily allowance is not sent (:class:`BudgetExhausted`), and
+  ``REQUEST_LIMIT_EXCEEDED`` ends the run at once, without retries.
+- Errors: messages say what failed and what to do, never a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from importlib import metadata
+from typing import Any, TypeVar
+
+import requests
+from requests.adapters import HTTPAdapter
+from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
+    SalesforceError,
+    SalesforceExpiredSession,
+)
+from simple_salesforce.util import Usage
+from urllib3.util.retry import Retry
+
+from naturalead_sync import BudgetExhausted, ConnectorContext, ConnectorError
+
+from .settings import SalesforceSettings
+
+__all__ = ["SalesforceApi", "SalesforceCallError"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+#: What each login flow needs to be told in an error.
+_LOGIN_FIX = {
+    "jwt": "check username, consumer_key and the private key; the connected app must hold the "
+    "certificate and pre-authorise the user's profile or permission set",
+    "client_credentials": "check consumer_key, consumer_secret and domain (your My Domain); "
+    "the connected app needs the client credentials flow and a run-as user",
+    "password": "check username, password and security_token (and domain: 'test' for a sandbox)",
+    "session": "get a new session_id, or use JWT bearer or client credentials, which log in "
+    "again by themselves",
+}
+
+
+class SalesforceCallError(ConnectorError):
+    """A Salesforce call failed; ``code`` is Salesforce's ``errorCode`` when it sent one."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Adapter(HTTPAdapter):
+    """An adapter with a default timeout (requests' own default is to wait forever)."""
+
+    def __init__(self, timeout: float, retry: Retry) -> None:
+        super().__init__(max_retries=retry)
+        self.timeout = timeout
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        """Send with the default timeout unless the caller gave one."""
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        return super().send(request, *args, **kwargs)
+
+
+class SalesforceApi:
+    """The Salesforce calls the connector makes, retried, budgeted, errors translated.
+
+    ``session_factory`` builds the ``requests.Session`` everything goes through (the
+    connector's :meth:`~naturalead_sync_salesforce.SalesforceConnector.session`). The login
+    happens at the first call.
+    """
+
+    def __init__(
+        self,
+        settings: SalesforceSettings,
+        context: ConnectorContext,
+        session_factory: Callable[[], requests.Session],
+    ) -> None:
+        self._settings = settings
+        self._context = context
+        self._session_factory = session_factory
+        self._sf: Salesforce | None = None
+        #: ``(used, allowance)`` from the latest ``Sforce-Limit-Info``, None before a call.
+        self.usage: tuple[int, int] | None = None
+        #: Calls sent (after the login), for reports and benchmarks.
+        self.requests = 0
+
+    # -- the client ------------------------------------------------------------------------------
+
+    def _session(self) -> requests.Session:
+        policy = self._context.retry
+        retry = Retry(
+            total=max(policy.max_attempts - 1, 0),
+            backoff_factor=policy.backoff_initial,
+            backoff_max=policy.backoff_max,
+            status_forcelist=sorted(policy.statuses - {429}),
+            allowed_methods=frozenset({"GET", "POST"}),  # queries, and logins (no writes)
+            raise_on_status=False,
+        )
+        session = self._session_factory()
+        adapter = _Adapter(self._context.timeout_seconds, retry)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        version = metadata.version("simple-salesforce")
+        session.headers["User-Agent"] = f"{self._context.user_agent} simple-salesforce/{version}"
+        return session
+
+    def _login_kwargs(self) -> dict[str, Any]:
+        s = self._settings
+        flow = s.auth_flow
+        if flow == "session":
+            assert s.session_id is not None
+            return {"session_id": s.session_id.get_secret_value(), "instance_url": s.instance_url}
+        if flow == "client_credentials":
+            assert s.consumer_secret is not None
+            return {
+                "consumer_key": s.consumer_key,
+                "consumer_secret": s.consumer_secret.get_secret_value(),
+                "domain": s.domain,
+            }
+        if flow == "password":
+            assert s.password is not None and s.security_token is not None
+            return {
+                "username": s.username,
+                "password": s.password.get_secret_value(),
+                "security_token": s.security_token.get_secret_value(),
+                "domain": s.domain or "login",
+            }
+        key: dict[str, Any] = (
+            {"privatekey_file": str(self._context.resolve_path(s.private_key_file))}
+            if s.private_key_file
+            else {"privatekey": s.private_key.get_secret_value() if s.private_key else None}
+        )
+        return {
+            "username": s.username,
+            "consumer_key": s.consumer_key,
+            "domain": s.domain or "login",
+            **key,
+        }
+
+    def client(self) -> Salesforce:
+        """The logged-in simple-salesforce client (the login happens on the first use)."""
+        if self._sf is None:
+            try:
+                self._sf = Salesforce(
+                    session=self._session(),
+                    version=self._settings.api_version,
+                    **self._login_kwargs(),
+                )
+            except (SalesforceError, requests.RequestException) as exc:
+                raise self._error("login", exc) from None
+            except OSError as exc:  # the private key file
+                raise ConnectorError(
+                    f"cannot read settings.private_key_file ({exc.strerror}); give the path "
+                    "of the PEM key, relative to the config file"
+                ) from None
+        return self._sf
+
+    def close(self) -> None:
+        """Close the session's connection pool."""
+        if self._sf is not None:
+            self._sf.session.close()
+            self._sf = None
+
+    # -- calls -----------------------------------------------------------------------------------
+
+    def call(self, what: str, send: Callable[[Salesforce], T], *, budget: bool = True) -> T:
+        """Send one call (``send(sf)``), within the budget unless ``budget`` is false."""
+        if budget:
+            self._check_budget(what)
+        sf = self.client()
+        for attempt in (1, 2):
+            try:
+                result = send(sf)
+            except SalesforceExpiredSession as exc:
+                # simple-salesforce has logged in again already (login-based flows).
+                if attempt == 1 and self._settings.auth_flow != "session":
+                    log.info("Salesforce session expired during the %s; logged in again", what)
+                    continue
+                raise self._error(what, exc) from None
+            except (SalesforceError, requests.RequestException) as exc:
+                raise self._error(what, exc) from None
+            finally:
+                self.requests += 1
+            usage = sf.api_usage.get("api-usage")
+            if isinstance(usage, Usage):
+                self.usage = (usage.used, usage.total)
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def query_pages(self, soql: str, *, include_deleted: bool = False) -> Iterator[list[Any]]:
+        """The records of ``soql`` a page at a time (``nextRecordsUrl`` paging)."""
+        headers = {"Sforce-Query-Options": f"batchSize={self._settings.batch_size}"}
+        page = self.call(
+            "query",
+            lambda sf: sf.query(
+                soql, include_deleted=include_deleted, headers=headers, max_retries=0
+            ),
+        )
+        while True:
+            yield list(page.get("records") or [])
+            if page.get("done", True):
+                return
+            page = self._next_page(str(page["nextRecordsUrl"]), headers)
+
+    def _next_page(self, url: str, headers: dict[str, str]) -> Any:
+        return self.call(
+            "query page",
+            lambda sf: sf.query_more(url, identifier_is_url=True, headers=headers, max_retries=0),
+        )
+
+    def restful(self, path: str, params: dict[str, str] | None = None, **options: Any) -> Any:
+        """GET a REST resource under ``/services/data/vNN.N/``."""
+        return self.call(path, lambda sf: sf.restful(path, params=params, max_retries=0), **options)
+
+    # -- budget and errors -----------------------------------------------------------------------
+
+    def _check_budget(self, what: str) -> None:
+        if self.usage is None:
+            return
+        used, allowance = self.usage
+        share = self._settings.max_api_share
+        if allowance > 0 and used + 1 > share * allowance:
+            raise BudgetExhausted(
+                f"Salesforce API usage is {used}/{allowance} ({used / allowance:.0%}), at "
+                f"settings.max_api_share ({share:.0%}); stopped before the {what}. The "
+                "checkpoint is kept: the next run resumes (the allowance is a rolling 24 hours), "
+                "or raise max_api_share"
+            )
+
+    def _error(self, what: str, exc: Exception) -> ConnectorError:
+        settings = self._settings
+        flow = settings.auth_flow
+        if isinstance(exc, SalesforceAuthenticationFailed):
+            return SalesforceCallError(
+                f"Salesforce refused the {flow} login ({exc.code}: {exc.auth_message}); "
+                f"{_LOGIN_FIX[flow]}",
+                str(exc.code),
+            )
+        if not isinstance(exc, SalesforceError):
+            return SalesforceCallError(
+                f"Salesforce could not be reached for the {what} ({type(exc).__name__}) after "
+                "the allowed retries; check the network (proxy, firewall) and run again: the "
+                "checkpoint is kept"
+            )
+        content = exc.content
+        first: Any = content[0] if isinstance(content, list) and content else {}
+        code = str(first.get("errorCode")) if isinstance(first, dict) else None
+        message = str(first.get("message", "")) if isinstance(first, dict) else ""
+        label = f"HTTP {exc.status} {code or ''}".strip()
+        if code == "REQUEST_LIMIT_EXCEEDED":
+            return BudgetExhausted(
+                f"Salesforce's API limit is reached ({what}: {message}). The checkpoint is "
+                "kept; run again when the org's 24-hour usage has dropped"
+            )
+        if exc.status == 401:
+            return SalesforceCallError(
+                f"Salesforce refused the session ({label}) on the {what}; {_LOGIN_FIX[flow]}",
+                code,
+            )
+        if exc.status == 403 or code in ("INVALID_TYPE", "INSUFFICIENT_ACCESS"):
+            return SalesforceCallError(
+                f"Salesforce refused the {what} ({label}: {message}). The user needs the "
+                f'"API Enabled" permission and Read on {settings.object} (View All for every '
+                "record, and its fields visible)",
+                code,
+            )
+        if isinstance(exc.status, int) and exc.status >= 500:
+            return SalesforceCallError(
+                f"Salesforce failed on the {what} ({label}) after the allowed retries; run "
+                "again later: the checkpoint is kept",
+                code,
+            )
+        return SalesforceCallError(
+            f"Salesforce rejected the {what} ({label}: {message or 'no message'}). Check "
+            "settings.object and settings.fields",
+            code,
+        )

@@ -1,0 +1,397 @@
+"""End to end: Salesforce emulator -> connector (simple-salesforce over loopback HTTP) -> engine
+-> sandbox. The connector is the production class with only its session swapped
+(:meth:`SalesforceConnector.session`), registered by a test plugin; the engine's ``now`` is the
+emulator's clock."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from naturalead_sync import (
+    BudgetExhausted,
+    ConnectionReport,
+    ConnectorContext,
+    ConnectorError,
+    Window,
+)
+from naturalead_sync.http import RetryPolicy
+from naturalead_sync.sandbox import Sandbox
+from naturalead_sync_salesforce import SalesforceConnector, SalesforceSettings
+from naturalead_sync_salesforce.emulator import (
+    DEFAULT_CONSUMER_KEY,
+    DEFAULT_CONSUMER_SECRET,
+    DEFAULT_PASSWORD,
+    DEFAULT_SECURITY_TOKEN,
+    DEFAULT_USERNAME,
+    Clock,
+    LoopbackServer,
+    SalesforceEmulator,
+    serve,
+)
+from naturalead_sync_salesforce.testing import emulated_connector, rsa_key_pair
+from support import Register, crm_config, stored, sync_at
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+PASSWORD_LOGIN = f"""
+username = "{DEFAULT_USERNAME}"
+password = "{DEFAULT_PASSWORD}"
+security_token = "{DEFAULT_SECURITY_TOKEN}"
+domain = "test"
+"""
+
+
+@dataclass
+class Org:
+    """An emulator on loopback, a sandbox and a folder for config and state."""
+
+    emulator: SalesforceEmulator
+    server: LoopbackServer
+    sandbox: Sandbox
+    folder: Path
+
+    @property
+    def connector(self) -> type[SalesforceConnector]:
+        return emulated_connector(self.server.url)
+
+    def sync(
+        self, settings: str = "", login: str = PASSWORD_LOGIN, name: str = "sf"
+    ) -> ConnectionReport:
+        path = crm_config(
+            self.folder,
+            name,
+            "salesforce-emulated",
+            retry='max_attempts = 3\nbackoff_initial = "10ms"\nbackoff_max = "50ms"',
+            settings=f"{login}\n{settings}",
+        )
+        report: ConnectionReport = sync_at(
+            path, self.sandbox, self.emulator.now(), Register(self.connector)
+        )
+        return report
+
+    def direct(self, **settings: Any) -> SalesforceConnector:
+        """A connector built by hand (for check() and the login flows)."""
+        config = SalesforceSettings(**(settings or self.password_settings()))
+        context = ConnectorContext(
+            connection="direct", base_dir=self.folder, retry=RetryPolicy(max_attempts=1)
+        )
+        return self.connector(config, context)
+
+    @staticmethod
+    def password_settings() -> dict[str, Any]:
+        return {
+            "username": DEFAULT_USERNAME,
+            "password": DEFAULT_PASSWORD,
+            "security_token": DEFAULT_SECURITY_TOKEN,
+        }
+
+    def count(self, endpoint: str) -> int:
+        return sum(1 for r in self.emulator.request_log if r.endpoint == endpoint)
+
+
+@pytest.fixture
+def org(tmp_path: Path) -> Iterator[Org]:
+    emulator = SalesforceEmulator(Clock(START, frozen=True))
+    sandbox = Sandbox(tmp_path / "sandbox.db", requests_per_window=1000, window_seconds=1.0)
+    with serve(emulator) as server:
+        yield Org(emulator, server, sandbox, tmp_path)
+    sandbox.close()
+
+
+def settle(org: Org) -> None:
+    """Move past the connector's settle time (three minutes)."""
+    org.emulator.advance(300)
+
+
+# -- syncing ------------------------------------------------------------------------------------
+
+
+def test_initial_then_incremental_sync(org: Org) -> None:
+    ids = org.emulator.seed_leads(250)
+    settle(org)
+    first = org.sync()
+    assert (first.status, first.created) == ("ok", 250), first.error
+    lead = stored(org.sandbox, ids[0])
+    record = org.emulator.get(ids[0])
+    assert record is not None and len(ids[0]) == 18
+    assert lead["name"] == f"{record['FirstName']} {record['LastName']}"
+    assert lead["email"] == record["Email"] and lead["phone"] == record["Phone"]
+    assert lead["customFields"] == {
+        key: record[key] for key in ("Company", "Status", "LeadSource", "Title")
+    }
+    assert org.count("query") == 2 and org.count("query_more") == 0  # deletes, then changes
+
+    org.emulator.update(ids[3], FirstName="Renamed", Phone=None, MobilePhone="+14155559999")
+    new = org.emulator.create(
+        "Lead", LastName="New", Company="Acme", Status="Open", Email="new.lead@example.com"
+    )
+    settle(org)
+    second = org.sync()
+    assert (second.status, second.created, second.updated) == ("ok", 1, 1), second.error
+    renamed = stored(org.sandbox, ids[3])
+    assert renamed["name"].startswith("Renamed ") and renamed["phone"] == "+14155559999"
+    assert stored(org.sandbox, new)["email"] == "new.lead@example.com"
+    # Incremental runs use getDeleted for deletes, and one query page for changes.
+    assert org.count("deleted") == 1
+
+
+def test_many_records_with_one_stamp_across_pages(org: Org) -> None:
+    org.emulator.seed_leads(2500, same_stamp=True)
+    settle(org)
+    report = org.sync('batch_size = 500\nfields = ["Industry"]')
+    assert (report.status, report.created) == ("ok", 2500), report.error
+    assert len(org.sandbox.leads()) == 2500
+    assert org.count("query_more") == 4  # 5 pages of 500, one cursor
+
+
+def test_lost_query_locator_restarts_after_the_compound_cursor(org: Org) -> None:
+    ids = org.emulator.seed_leads(450, same_stamp=True)
+    settle(org)
+    connector = org.direct(**org.password_settings(), batch_size=200)
+    window = Window(None, org.emulator.now())
+    seen = []
+    for record in connector.fetch_changed(window):
+        seen.append(record.id)
+        if len(seen) == 200:
+            org.emulator.advance(3 * 86400)  # the locator (2 days) is gone
+    connector.close()
+    assert seen == sorted(ids)  # every tied record once, in Id order
+    assert org.count("query") == 2
+
+
+def test_late_commit_is_caught_by_the_next_runs_lookback(org: Org) -> None:
+    ids = org.emulator.seed_leads(10)
+    settle(org)
+    assert org.sync().status == "ok"
+    served_at = org.emulator.now()
+    org.emulator.update(ids[0], Title="Served")
+    settle(org)
+    assert org.sync().updated == 1
+    # A transaction stamped before the record just served commits only now.
+    late = org.emulator.late_commit(
+        "Lead", served_at - timedelta(minutes=1), LastName="Late", Company="Slow", Status="Open"
+    )
+    org.emulator.advance(60)
+    report = org.sync()
+    assert (report.status, report.created) == ("ok", 1), report.error
+    assert stored(org.sandbox, late)["name"] == "Late"
+
+
+# -- deletes and conversions --------------------------------------------------------------------
+
+
+def test_deletes_hard_deletes_and_merges_come_from_get_deleted(org: Org) -> None:
+    ids = org.emulator.seed_leads(20)
+    settle(org)
+    assert org.sync().status == "ok"
+    org.emulator.delete(ids[0])
+    org.emulator.hard_delete(ids[1])
+    org.emulator.merge(ids[2], ids[3], ids[4])
+    settle(org)
+    report = org.sync()
+    assert (report.status, report.deleted) == ("ok", 4), report.error
+    assert org.count("deleted") == 1
+    live = {lead["lead_id"] for lead in org.sandbox.leads()}
+    assert live == set(ids) - {ids[0], ids[1], ids[3], ids[4]}
+
+
+def test_deletes_fall_back_to_query_all(org: Org) -> None:
+    ids = org.emulator.seed_leads(20)
+    settle(org)
+    assert org.sync().status == "ok"
+    org.emulator.delete(ids[0])
+    org.emulator.purge_delete_log()  # getDeleted no longer covers the window
+    settle(org)
+    purged = org.sync()
+    assert (purged.status, purged.deleted) == ("ok", 1), purged.error
+    assert org.count("deleted") == 1
+    org.emulator.advance(20 * 86400)  # past getDeleted's 15 days: queryAll only
+    org.emulator.delete(ids[1])
+    settle(org)
+    old = org.sync()
+    assert (old.status, old.deleted) == ("ok", 1), old.error
+    assert org.count("deleted") == 1
+    assert {lead["lead_id"] for lead in org.sandbox.leads()} == set(ids[2:])
+
+
+@pytest.mark.parametrize("converted", ["update", "delete"])
+def test_converted_leads(org: Org, converted: str) -> None:
+    ids = org.emulator.seed_leads(5)
+    settle(org)
+    setting = f'converted = "{converted}"'
+    assert org.sync(setting).status == "ok"
+    made = org.emulator.convert(ids[0])
+    settle(org)
+    report = org.sync(setting)
+    assert report.status == "ok", report.error
+    if converted == "delete":
+        assert (report.deleted, report.updated) == (1, 0)
+        assert len(org.sandbox.leads()) == 4
+        return
+    assert (report.deleted, report.updated) == (0, 1)
+    custom = stored(org.sandbox, ids[0])["customFields"]
+    assert custom["IsConverted"] == "true" and custom["Status"] == "Closed - Converted"
+    assert custom["ConvertedContactId"] == made["ContactId"]
+    assert "IsConverted" not in stored(org.sandbox, ids[1])["customFields"]
+
+
+# -- limits, faults, sessions -------------------------------------------------------------------
+
+
+def test_daily_limit_stops_cleanly_and_the_next_run_resumes(org: Org) -> None:
+    org.emulator.api_limit = 24
+    org.emulator.set_api_usage(3)
+    org.emulator.seed_leads(2500)
+    settle(org)
+    first = org.sync("batch_size = 200")
+    assert first.status == "failed" and "max_api_share (50%)" in str(first.error)
+    assert 0 < len(org.sandbox.leads()) < 2500
+    assert org.emulator.api_usage[0] == 12  # half of 24, not one call more
+    org.emulator.advance(86400)
+    second = org.sync("batch_size = 200")
+    assert second.status == "ok", second.error
+    assert len(org.sandbox.leads()) == 2500
+    assert second.records_fetched < 2500  # it resumed from the checkpoint
+
+
+def test_request_limit_exceeded_ends_the_run_without_retrying(org: Org) -> None:
+    org.emulator.seed_leads(2500)
+    settle(org)
+    org.emulator.script("quota", endpoint="query_more")
+    report = org.sync()
+    assert report.status == "failed" and "API limit is reached" in str(report.error)
+    assert org.count("query_more") == 1
+    assert len(org.sandbox.leads()) == 2000  # the first page is kept
+    assert org.sync().status == "ok" and len(org.sandbox.leads()) == 2500
+
+
+def test_server_errors_and_dropped_connections_are_retried(org: Org) -> None:
+    org.emulator.seed_leads(2500)
+    settle(org)
+    org.emulator.script("503", "drop", endpoint="query_more")
+    report = org.sync()
+    assert (report.status, report.created) == ("ok", 2500), report.error
+    assert org.count("query_more") == 3
+
+
+def test_an_expired_session_logs_in_again_once(org: Org) -> None:
+    org.emulator.seed_leads(2500)
+    settle(org)
+    org.emulator.script("expired", endpoint="query_more")
+    report = org.sync()
+    assert (report.status, report.created) == ("ok", 2500), report.error
+    assert org.count("login") == 2
+    org.emulator.script("expired", "expired", endpoint="query")
+    again = org.sync()
+    assert again.status == "failed" and "refused the session" in str(again.error)
+    assert org.count("login") == 5  # the first login, then one per expired answer
+
+
+def test_an_expired_session_id_says_how_to_fix_it(
+    org: Org, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = org.emulator.credentials.issue_token()
+    login = f'session_id = "{token}"\ninstance_url = "https://{org.server.url[7:]}"'
+    org.emulator.seed_leads(3)
+    settle(org)
+    assert org.sync(login=login).created == 3
+    org.emulator.credentials.expire_sessions()
+    caplog.set_level(logging.DEBUG)
+    report = org.sync(login=login)
+    assert report.status == "failed" and "get a new session_id" in str(report.error)
+    assert token not in str(report.error) and token not in caplog.text
+
+
+# -- logins and check() -------------------------------------------------------------------------
+
+
+def test_every_login_flow_passes_check(org: Org) -> None:
+    org.emulator.seed_leads(1)
+    private, public = rsa_key_pair()
+    (org.folder / "sf.key").write_text(private)
+    org.emulator.credentials.add_connected_app(
+        DEFAULT_CONSUMER_KEY,
+        DEFAULT_CONSUMER_SECRET,
+        jwt_public_key=public,
+        run_as=DEFAULT_USERNAME,
+    )
+    app = {"consumer_key": DEFAULT_CONSUMER_KEY}
+    flows: dict[str, dict[str, Any]] = {
+        "jwt": {"username": DEFAULT_USERNAME, **app, "private_key_file": "sf.key"},
+        "client_credentials": {
+            **app,
+            "consumer_secret": DEFAULT_CONSUMER_SECRET,
+            "domain": "acme.my",
+        },
+        "password": org.password_settings(),
+        "session": {
+            "session_id": org.emulator.credentials.issue_token(),
+            "instance_url": "https://" + org.server.url.removeprefix("http://"),
+        },
+    }
+    for flow, settings in flows.items():
+        connector = org.direct(**settings)
+        assert connector.settings.auth_flow == flow
+        assert connector.check() == [], flow
+        connector.close()
+    assert org.count("login") == 3
+
+
+def test_check_warns_when_the_daily_usage_is_high(org: Org) -> None:
+    org.emulator.set_api_usage(int(org.emulator.api_limit * 0.45))
+    connector = org.direct()
+    assert "runs stop at max_api_share (50%)" in connector.check()[0]
+    org.emulator.set_api_usage(int(org.emulator.api_limit * 0.6))
+    assert "past max_api_share" in connector.check()[0]
+    connector.close()
+
+
+def test_check_failures_say_what_to_fix_without_secrets(
+    org: Org, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong = {**org.password_settings(), "password": "not-the-password-123"}
+    with pytest.raises(ConnectorError) as refused:
+        org.direct(**wrong).check()
+    message = str(refused.value)
+    assert "refused the password login" in message and "security_token" in message
+    assert "not-the-password-123" not in message + caplog.text
+    assert DEFAULT_SECURITY_TOKEN not in message + caplog.text
+    with pytest.raises(ConnectorError) as unknown:
+        org.direct(**org.password_settings(), object="Leed").check()
+    assert "Read on Leed" in str(unknown.value)
+    with pytest.raises(ConnectorError) as missing:
+        org.direct(**org.password_settings(), fields=["NoSuchField__c"]).fetch_by_ids(
+            ["00Q000000000000AAA"]
+        ).__next__()
+    assert "settings.fields" in str(missing.value)
+    org.emulator.script("quota", endpoint="query")
+    with pytest.raises(BudgetExhausted):
+        org.direct().check()
+
+
+def test_settings_name_the_missing_keys() -> None:
+    cases = {
+        "no credentials": {},
+        "the password login needs security_token": {"username": "u", "password": "p"},
+        "the jwt login needs username": {"consumer_key": "k", "private_key": "x"},
+        "found jwt and password": {"password": "p", "private_key": "x"},
+        "the session login does not take username": {
+            "session_id": "s",
+            "instance_url": "https://acme.my.salesforce.com",
+            "username": "u",
+        },
+        "My Domain": {"consumer_key": "k", "consumer_secret": "s", "domain": "login"},
+    }
+    for expected, settings in cases.items():
+        with pytest.raises(ValidationError) as error:
+            SalesforceSettings(**settings)
+        assert expected in str(error.value)
+        assert "secret" not in str(error.value).replace("consumer_secret", "")
