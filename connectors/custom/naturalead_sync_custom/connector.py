@@ -1,406 +1,99 @@
-"""The custom connector: leads from a CSV or JSON Lines file exported by any other system."""
+"""The custom connector: any other system, through the source its settings select.
+
+``source`` picks the source: ``"file"`` (CSV or JSON Lines, the default), ``"sql"`` (any
+database SQLAlchemy reaches), ``"rest"`` (a JSON API described in the settings) or ``"class"``
+(a Connector class of your own, loaded by its import path). :class:`CustomConnector` builds the
+selected source and hands every call of the contract to it.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Generator, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from functools import lru_cache
-from pathlib import Path
-from typing import Any, ClassVar
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 from naturalead_sync import (
     Connector,
     ConnectorContext,
-    ConnectorError,
     ConnectorSettings,
     Lead,
     SourceRecord,
     Window,
 )
 
-from .files import REPLACEMENT, Row, csv_header, parse_timestamp, read_rows
-from .settings import CustomSettings, zone
+from .adapter import AdapterSettings, open_adapter
+from .file_source import FileSource
+from .rest import RestSource
+from .rest_settings import RestSettings
+from .settings import CustomSettings
+from .sql_settings import SqlSettings
 
-__all__ = ["CustomConnector"]
-
-_NAME_KEY = re.compile(r"[\s_\-]+")
-_TAG_SEPARATORS = re.compile(r"[,;]")
-
-
-@dataclass(frozen=True, slots=True)
-class _Parsed:
-    """What the connector makes of one row; ``problem`` is set when it cannot be used."""
-
-    location: str
-    id: str | None
-    modified: datetime | None
-    deleted: bool
-    problem: str | None
+__all__ = ["CustomConnector", "Source", "open_source"]
 
 
-def _text(value: Any) -> str | None:
-    """A scalar as stripped text, or None when it is missing or empty."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, float) and value.is_integer():
-        text = str(int(value))
-    else:
-        text = str(value).strip()
-    return text or None
+if TYPE_CHECKING:  # SQLAlchemy is an extra: imported only for source = "sql"
+    from .sql import SqlSource
+
+Source = Union[FileSource, "SqlSource", RestSource]
 
 
-@lru_cache(maxsize=1024)
-def _key(column: str) -> str:
-    """A column name for loose matching: ``First Name``, ``first_name`` -> ``firstname``."""
-    return _NAME_KEY.sub("", column).lower()
+def open_source(settings: ConnectorSettings, context: ConnectorContext) -> Source:
+    """The source for ``settings`` (the model :class:`CustomSettings` validation returned)."""
+    if isinstance(settings, SqlSettings):
+        from .sql import SqlSource
+
+        return SqlSource(settings, context)
+    if isinstance(settings, RestSettings):
+        return RestSource(settings, context)
+    return FileSource(settings, context)
 
 
 class CustomConnector(Connector):
-    """Reads leads from one CSV or JSON Lines file.
+    """The ``custom`` connector: a file, a database, a JSON API or a class of your own.
 
-    Every fetch streams the whole file. It need not be sorted: ``ordered`` is false unless
-    ``settings.sorted`` says the file is sorted by modification time. Rows flagged in
-    ``deleted_column`` are deletions; without that column, deletes come from
-    ``reconcile_deletes = true`` on the connection, which compares :meth:`fetch_all_ids` with
-    what was synced. When an id appears on several rows, the newest row decides whether
-    the record is live or deleted.
-
-    Bad rows (no id, unreadable time, undecodable bytes, not JSON) are reported through
-    :meth:`ConnectorContext.report_bad_record` by :meth:`fetch_changed` only, so that each lands
-    once in the run report; rows whose time is readable are reported only by the run whose
-    window holds them.
+    ``ordered`` is the source's (files and APIs: ``settings.sorted``; databases: true). With
+    ``source = "class"``, constructing it returns an instance of the loaded class itself, so the
+    class's own ``ordered``, ``default_lookback`` and ``default_settle`` apply.
     """
 
     name = "custom"
     Settings: ClassVar[type[ConnectorSettings]] = CustomSettings
-    ordered = False  # unless settings.sorted
+    ordered = False  # a file unless settings.sorted; other sources set it
 
-    settings: CustomSettings
+    def __new__(cls, settings: ConnectorSettings, context: ConnectorContext) -> Any:
+        """The loaded class's instance for ``source = "class"``; else a CustomConnector."""
+        if isinstance(settings, AdapterSettings):
+            return open_adapter(settings, context)
+        return super().__new__(cls)
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
-        if not isinstance(settings, CustomSettings):
-            raise TypeError(f"CustomConnector needs CustomSettings, not {type(settings).__name__}")
         super().__init__(settings, context)
-        self.settings = settings
-        self.ordered = settings.sorted
-        self._zone = zone(settings.timezone)
-        self._deleted_values = frozenset(settings.deleted_values)
+        self.source: Source = open_source(settings, context)
+        self.ordered = self.source.ordered
 
-    # -- reading ------------------------------------------------------------------------------
+    def fetch_changed(self, window: Window) -> Iterable[SourceRecord]:
+        """The source's records changed inside ``window``."""
+        return self.source.fetch_changed(window)
 
-    @property
-    def path(self) -> Path:
-        """The file, resolved against the config file's folder."""
-        return self.context.resolve_path(self.settings.path)
-
-    def _required(self) -> dict[str, str]:
-        required = {
-            self.settings.id_column: "id_column",
-            self.settings.modified_column: "modified_column",
-        }
-        if self.settings.deleted_column is not None:
-            required.setdefault(self.settings.deleted_column, "deleted_column")
-        return required
-
-    def _rows(self) -> Generator[Row, None, None]:
-        return read_rows(
-            self.path,
-            self.settings.file_format,
-            encoding=self.settings.encoding,
-            delimiter=self.settings.delimiter,
-            required=self._required(),
-        )
-
-    def _parse(self, row: Row) -> _Parsed:
-        """The id, modification time and deleted flag of ``row``, and its first problem."""
-        settings = self.settings
-        fields = row.fields
-        if fields is None:
-            return _Parsed(row.where, None, None, False, row.problem or "cannot be read")
-        raw_id = fields.get(settings.id_column)
-        record_id = None if isinstance(raw_id, dict | list) else _text(raw_id)
-        raw_modified = fields.get(settings.modified_column)
-        modified: datetime | None = None
-        time_problem: str | None = None
-        if _text(raw_modified) is None:
-            time_problem = (
-                f"missing modification time in column {settings.modified_column!r} "
-                "(settings.modified_column)"
-            )
-        else:
-            try:
-                modified = parse_timestamp(raw_modified, self._zone)
-            except ValueError as exc:
-                time_problem = (
-                    f"column {settings.modified_column!r} (settings.modified_column) has "
-                    f"{raw_modified!r}: {exc}"
-                )
-        deleted = False
-        if settings.deleted_column is not None:
-            flag = _text(fields.get(settings.deleted_column))
-            deleted = flag is not None and flag.lower() in self._deleted_values
-        problem = row.problem
-        if problem is None and record_id is None:
-            problem = (
-                f"missing id in column {settings.id_column!r} (settings.id_column)"
-                if raw_id is None or isinstance(raw_id, str)
-                else f"the id in column {settings.id_column!r} (settings.id_column) is not "
-                f"a string or number: {raw_id!r}"
-            )
-        return _Parsed(row.where, record_id, modified, deleted, problem or time_problem)
-
-    def _report(self, parsed: _Parsed) -> None:
-        problem = parsed.problem or "cannot be read"
-        readable = parsed.id is not None and REPLACEMENT not in parsed.id
-        self.context.report_bad_record(parsed.location, problem, parsed.id if readable else None)
-
-    # -- the connector contract ---------------------------------------------------------------
-
-    def fetch_changed(self, window: Window) -> Iterator[SourceRecord]:
-        """Yield the live rows modified inside ``window``; report the bad ones.
-
-        A bad row whose modification time is readable and outside the window is passed over
-        quietly (the run whose window holds it reports it); one whose time cannot be read is
-        reported on every run until the file is fixed.
-        """
-        for row in self._rows():
-            parsed = self._parse(row)
-            if parsed.modified is not None and parsed.modified not in window:
-                continue
-            if parsed.problem is not None or parsed.id is None or parsed.modified is None:
-                self._report(parsed)
-                continue
-            if parsed.deleted:
-                continue
-            assert row.fields is not None  # a row without fields has a problem
-            yield SourceRecord(id=parsed.id, modified_at=parsed.modified, fields=row.fields)
-
-    def _deletions(self, window: Window | None) -> dict[str, datetime]:
-        """The newest deletion time of each id flagged deleted by a clean row (in ``window``)."""
-        deleted_at: dict[str, datetime] = {}
-        for row in self._rows():
-            parsed = self._parse(row)
-            if (
-                parsed.problem is None
-                and parsed.deleted
-                and parsed.id is not None
-                and parsed.modified is not None
-                and (window is None or parsed.modified in window)
-            ):
-                known = deleted_at.get(parsed.id)
-                if known is None or parsed.modified > known:
-                    deleted_at[parsed.id] = parsed.modified
-        return deleted_at
-
-    def fetch_deleted(self, window: Window) -> Iterator[str]:
-        """Yield the ids of rows flagged deleted whose modification time is inside ``window``.
-
-        An id that also has a live row modified later (a restored record) is left out. Nothing
-        without ``deleted_column``.
-        """
-        if self.settings.deleted_column is None:
-            return
-        candidates = self._deletions(window)
-        if not candidates:
-            return
-        for row in self._rows():  # second pass: drop records restored after their deletion
-            parsed = self._parse(row)
-            if parsed.deleted or parsed.id is None or parsed.modified is None:
-                continue
-            deleted_at = candidates.get(parsed.id)
-            if deleted_at is not None and parsed.modified > deleted_at:
-                del candidates[parsed.id]
-        yield from candidates
+    def fetch_deleted(self, window: Window) -> Iterable[str]:
+        """The source's ids deleted inside ``window``."""
+        return self.source.fetch_deleted(window)
 
     def fetch_all_ids(self) -> Iterator[str]:
-        """Yield each id that has a live row, once: a complete scan for reconciliation.
+        """The source's complete id listing."""
+        return self.source.fetch_all_ids()
 
-        Rows without an id are skipped. A line that cannot be read at all (JSON Lines) raises
-        :class:`ConnectorError`, because the listing would not be complete and reconciliation
-        would delete the lead on it. A live row counts unless a clean row flagged deleted with
-        a later modification time supersedes it; rows with problems count as live.
-        """
-        deleted_at = self._deletions(None) if self.settings.deleted_column is not None else {}
-        seen: set[str] = set()
-        for row in self._rows():
-            if row.fields is None:
-                raise ConnectorError(
-                    f"{row.where} {row.problem}; reconcile_deletes needs every line of "
-                    f"{self.path} readable to know which leads still exist. Fix the line"
-                )
-            parsed = self._parse(row)
-            if parsed.id is None or parsed.id in seen:
-                continue
-            if parsed.deleted and row.problem is None:
-                continue
-            deleted = deleted_at.get(parsed.id)
-            if deleted is not None and parsed.modified is not None and parsed.modified <= deleted:
-                continue
-            seen.add(parsed.id)
-            yield parsed.id
-
-    def fetch_by_ids(self, ids: list[str]) -> Iterator[SourceRecord]:
-        """Yield the current live row of each of ``ids`` (in that order), in one scan.
-
-        The newest row of an id wins; ids whose newest row is flagged deleted, and rows with
-        problems, are left out.
-        """
-        wanted = set(ids)
-        newest: dict[str, tuple[_Parsed, Row]] = {}
-        for row in self._rows():
-            parsed = self._parse(row)
-            if parsed.id not in wanted or parsed.problem is not None or parsed.modified is None:
-                continue
-            known = newest.get(parsed.id)
-            if known is None or parsed.modified >= (known[0].modified or parsed.modified):
-                newest[parsed.id] = (parsed, row)
-        for record_id in dict.fromkeys(ids):
-            found = newest.get(record_id)
-            if found is None:
-                continue
-            parsed, row = found
-            if parsed.deleted or parsed.modified is None or row.fields is None:
-                continue
-            yield SourceRecord(id=record_id, modified_at=parsed.modified, fields=row.fields)
+    def fetch_by_ids(self, ids: list[str]) -> Iterable[SourceRecord]:
+        """The source's current records for ``ids``."""
+        return self.source.fetch_by_ids(ids)
 
     def to_lead(self, record: SourceRecord) -> Lead:
-        """The default mapping: name, phone, email and tags from conventionally named columns.
-
-        ``name`` (else first and last name: ``first_name``/``last_name``, ``firstname``,
-        ``First Name``, ...), ``phone`` (else ``mobile`` or ``mobile_phone``), ``email`` and
-        ``tags`` (split on ``,`` or ``;``, or a JSON list). Column names match ignoring case,
-        spaces, ``_`` and ``-``. No custom fields: the connection's mapping adds them.
-        """
-        columns = _Columns(record.fields)
-        name = columns.text("name")
-        if name is None:
-            parts = [columns.text("first_name"), columns.text("last_name")]
-            name = " ".join(part for part in parts if part) or None
-        return Lead(
-            lead_id=record.id,
-            name=name,
-            phone=columns.text("phone", "mobile", "mobile_phone"),
-            email=columns.text("email"),
-            custom_fields={},
-            tags=_tags(columns.value("tags")),
-        )
+        """The source's default mapping."""
+        return self.source.to_lead(record)
 
     def check(self) -> list[str]:
-        """Open the file and check its header (CSV) or first record (JSON Lines).
+        """The source's own check."""
+        return self.source.check()
 
-        Raises :class:`ConnectorError` naming the path and the setting to fix; returns warnings
-        (an empty file, undecodable bytes or a duplicated column in the header, ...).
-        """
-        path = self.path
-        if not path.exists():
-            raise ConnectorError(
-                f"{path} not found; fix settings.path (a relative path starts at the config "
-                f"file's folder, {self.context.base_dir})"
-            )
-        if not path.is_file():
-            raise ConnectorError(f"{path} is not a file; fix settings.path")
-        if self.settings.file_format == "csv":
-            return self._check_csv(path)
-        return self._check_jsonl(path)
-
-    def _check_csv(self, path: Path) -> list[str]:
-        rows = self._rows()
-        try:
-            first = next(rows, None)  # reading the first row checks the header's columns
-        finally:
-            rows.close()
-        header = csv_header(
-            path, encoding=self.settings.encoding, delimiter=self.settings.delimiter
-        )
-        if header is None:
-            return [f"{path} is empty: it has no header and no rows"]
-        warnings: list[str] = []
-        if any(REPLACEMENT in column for column in header):
-            warnings.append(
-                f"{path}: the header has bytes that are not valid {self.settings.encoding}; "
-                "check settings.encoding"
-            )
-        duplicates = sorted({column for column in header if header.count(column) > 1})
-        if duplicates:
-            warnings.append(
-                f"{path}: the header repeats {', '.join(map(repr, duplicates))}; only the last "
-                "of each is read"
-            )
-        if first is None:
-            warnings.append(f"{path} has a header but no rows yet")
-        return warnings
-
-    def _check_jsonl(self, path: Path) -> list[str]:
-        rows = self._rows()
-        try:
-            first = next(rows, None)
-        finally:
-            rows.close()
-        if first is None:
-            return [f"{path} is empty: it has no records yet"]
-        if first.fields is None:
-            raise ConnectorError(f"{path}: {first.where} {first.problem}; fix the file")
-        warnings: list[str] = []
-        for column, setting in self._required().items():
-            if column in first.fields:
-                continue
-            message = (
-                f"{path}: the first record ({first.where}) has no key {column!r} "
-                f"(settings.{setting}); its keys are {', '.join(map(repr, first.fields))}"
-            )
-            if setting == "deleted_column":  # often only on deleted records
-                warnings.append(message + "; fine if only deleted records carry it")
-            else:
-                raise ConnectorError(message + ". Fix the setting or the file")
-        if first.problem is not None:
-            warnings.append(f"{first.where} {first.problem}")
-        return warnings
-
-
-@lru_cache(maxsize=64)
-def _loose_columns(columns: tuple[str, ...]) -> dict[str, str]:
-    """Loose name -> column, computed once per header (rows of a CSV share one)."""
-    loose: dict[str, str] = {}
-    for column in columns:
-        loose.setdefault(_key(column), column)
-    return loose
-
-
-class _Columns:
-    """Looks a record's columns up by exact name, then loosely (see :func:`_key`)."""
-
-    def __init__(self, fields: Mapping[str, Any]) -> None:
-        self.fields = fields
-        self.loose = _loose_columns(tuple(fields))
-
-    def value(self, *names: str) -> Any:
-        """The first present, non-empty value among ``names``, or None."""
-        for name in names:
-            column = name if name in self.fields else self.loose.get(_key(name))
-            if column is None:
-                continue
-            value = self.fields[column]
-            if value is not None and value != "" and value != []:
-                return value
-        return None
-
-    def text(self, *names: str) -> str | None:
-        """Like :meth:`value`, as stripped text (None when empty)."""
-        for name in names:
-            text = _text(self.value(name))
-            if text is not None:
-                return text
-        return None
-
-
-def _tags(value: Any) -> list[str]:
-    """Tags from a ``"a, b; c"`` string or a JSON list, stripped, without empties or repeats."""
-    if value is None:
-        return []
-    items: Iterable[Any] = value if isinstance(value, list) else _TAG_SEPARATORS.split(str(value))
-    tags = (_text(item) for item in items if not isinstance(item, dict | list))
-    return list(dict.fromkeys(tag for tag in tags if tag))
+    def close(self) -> None:
+        """Close the source."""
+        self.source.close()

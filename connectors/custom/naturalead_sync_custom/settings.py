@@ -1,46 +1,63 @@
-"""Settings of the custom connector: which file to read and how its columns are named."""
+"""Settings of the custom connector: the file source's, and how ``source`` selects the others.
+
+``source`` (default ``"file"``) picks the model: :class:`CustomSettings` for files,
+:class:`~naturalead_sync_custom.sql_settings.SqlSettings`,
+:class:`~naturalead_sync_custom.rest_settings.RestSettings` or
+:class:`~naturalead_sync_custom.adapter.AdapterSettings`. ``CustomSettings.model_validate``
+(what the runner calls) returns the model of the selected source.
+"""
 
 from __future__ import annotations
 
 import codecs
-from datetime import UTC, tzinfo
 from pathlib import PurePath
-from typing import Literal
-from zoneinfo import ZoneInfo
+from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from naturalead_sync import ConnectorSettings
 
-__all__ = ["DEFAULT_DELETED_VALUES", "SUFFIXES", "CustomSettings", "FileFormat", "zone"]
+from .adapter import AdapterSettings
+from .flags import DEFAULT_DELETED_VALUES, clean_deleted_values
+from .rest_settings import RestSettings
+from .sql_settings import SqlSettings
+from .zones import known_zone, zone
+
+__all__ = [
+    "DEFAULT_DELETED_VALUES",
+    "SOURCES",
+    "SUFFIXES",
+    "CustomSettings",
+    "FileFormat",
+    "zone",
+]
 
 FileFormat = Literal["csv", "jsonl"]
 
 #: File suffixes (lower case) and the format each one means.
 SUFFIXES: dict[str, FileFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
-#: Values of the deleted column that flag a row as deleted (compared case-insensitively).
-DEFAULT_DELETED_VALUES = ["true", "1", "yes", "y", "deleted"]
-
-
-def zone(name: str) -> tzinfo:
-    """The time zone called ``name`` (an IANA name such as ``Europe/Paris``, or ``UTC``).
-
-    Raises ValueError with the fix when the name is unknown.
-    """
-    if name.upper() in ("UTC", "Z"):
-        return UTC
-    try:
-        return ZoneInfo(name)
-    except (KeyError, ValueError, OSError):
-        raise ValueError(
-            f"unknown time zone {name!r}; use an IANA name such as 'UTC', 'Europe/Paris' or "
-            "'America/New_York'"
-        ) from None
-
 
 class CustomSettings(ConnectorSettings):
-    """``[connections.settings]`` of a ``connector = "custom"`` connection."""
+    """``[connections.settings]`` of a ``connector = "custom"`` connection reading a file.
+
+    Validating settings whose ``source`` is another source (``"sql"``, ``"rest"``,
+    ``"class"``) with :meth:`model_validate` returns that source's settings model instead.
+    """
+
+    source: Literal["file", "sql", "rest", "class"] = Field(
+        default="file",
+        description=(
+            'Where the leads come from: "file" (this model), "sql", "rest" or "class"; see the '
+            "README for each source's settings."
+        ),
+    )
 
     path: str = Field(
         min_length=1,
@@ -112,6 +129,16 @@ class CustomSettings(ConnectorSettings):
         ),
     )
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _select_source(cls, data: Any, handler: ModelWrapValidatorHandler[CustomSettings]) -> Any:
+        """Validate the settings of the source named by ``source`` with that source's model."""
+        if isinstance(data, dict) and cls is CustomSettings:
+            other = SOURCES.get(data.get("source", "file"))
+            if other is not None:
+                return other.model_validate(data)
+        return handler(data)
+
     @field_validator("format")
     @classmethod
     def _infer_format(cls, value: FileFormat | None, info: ValidationInfo) -> FileFormat | None:
@@ -129,13 +156,7 @@ class CustomSettings(ConnectorSettings):
             )
         return SUFFIXES[suffix]
 
-    @field_validator("deleted_values")
-    @classmethod
-    def _normalise_deleted_values(cls, value: list[str]) -> list[str]:
-        cleaned = [item.strip().lower() for item in value if item.strip()]
-        if not cleaned:
-            raise ValueError('list at least one value that means deleted, e.g. ["true"]')
-        return cleaned
+    _normalise_deleted_values = field_validator("deleted_values")(clean_deleted_values)
 
     @field_validator("encoding")
     @classmethod
@@ -157,11 +178,7 @@ class CustomSettings(ConnectorSettings):
             raise ValueError(f"{value!r} cannot separate CSV fields")
         return value
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        zone(value)
-        return value
+    _known_timezone = field_validator("timezone")(known_zone)
 
     @property
     def file_format(self) -> FileFormat:
@@ -169,3 +186,11 @@ class CustomSettings(ConnectorSettings):
         if self.format is not None:
             return self.format
         return SUFFIXES.get(PurePath(self.path).suffix.lower(), "csv")
+
+
+#: The settings model of each source other than ``"file"``, by the value of ``source``.
+SOURCES: dict[str, type[ConnectorSettings]] = {
+    "sql": SqlSettings,
+    "rest": RestSettings,
+    "class": AdapterSettings,
+}

@@ -14,7 +14,7 @@ import pytest
 
 from support import emulator_command, example_cli
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 @dataclass(frozen=True)
