@@ -1,19 +1,30 @@
-"""Crash safety: a run killed with SIGKILL at seeded moments, then run again, leaves the
-sandbox exactly as an uninterrupted run does. Real processes, loopback HTTP, SQLite."""
+"""Crash safety: a run killed with SIGKILL at ten chosen moments, then run again, leaves the
+sandbox exactly as an uninterrupted run does. Real processes, loopback HTTP, SQLite.
+
+The moments: while the run reads its source (a seeded delay, before any request), while a
+batch is in flight (the sandbox has the request but has not applied it), between the API's
+answer and the checkpoint (the sandbox applied the batch; the run dies before it hears back),
+after the answer arrived (the run may or may not have checkpointed), and around the delete.
+"""
 
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
+from naturalead_sync.loopback import HTTPAnswer
 from naturalead_sync.sandbox import DEFAULT_KEY, Sandbox, serve
 from naturalead_sync.state import StateStore
 from support import config_text, lead_row, write_csv
@@ -69,38 +80,96 @@ def _prepare(folder: Path, url: str, sort: bool) -> None:
     )
 
 
-def _run(folder: Path, box: Sandbox, phase: int, sort: bool, kill_at: int | None = None) -> int:
-    """Run once; with ``kill_at``, SIGKILL the run as soon as that many requests answered."""
+Moment = Literal["reading", "in-flight", "applied", "answered"]
+
+
+@dataclass(frozen=True)
+class Kill:
+    """Where to SIGKILL a run: in ``phase``, at its ``request``-th sync request (or, for
+    ``reading``, after a seeded delay before any request)."""
+
+    sort: bool
+    phase: int
+    moment: Moment
+    request: int = 0
+
+
+class _Killer:
+    """The sandbox's HTTP face, which SIGKILLs the run from inside a request when told to:
+    before applying it (``in-flight``) or after applying it, before answering (``applied``)."""
+
+    def __init__(self, box: Sandbox) -> None:
+        self.box = box
+        self.pid: int | None = None
+        self.target: tuple[Moment, int] | None = None
+        self.count = 0
+        self.fired = threading.Event()
+
+    def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> HTTPAnswer:
+        self.count += 1
+        hit = self.target is not None and self.count == self.target[1]
+        if hit and self.target is not None and self.target[0] == "in-flight":
+            self._fire()
+            return HTTPAnswer(503, {}, b"", action="drop")
+        answer = self.box.handle(method, path, headers, body)
+        if hit:
+            self._fire()
+            return answer._replace(action="drop")
+        return answer
+
+    def _fire(self) -> None:
+        assert self.pid is not None
+        os.kill(self.pid, signal.SIGKILL)
+        self.fired.set()
+
+
+def _run(folder: Path, killer: _Killer, phase: int, sort: bool, kill: Kill | None = None) -> int:
+    """Run once; with ``kill``, SIGKILL the run at that moment."""
     write_csv(folder / "leads.csv", _rows(phase, sort))
     env = {**os.environ, "NL_KEY": DEFAULT_KEY}
-    seen = len(box.request_log)
+    killer.count = 0
+    killer.fired.clear()
+    killer.target = None
+    if kill is not None and kill.moment in ("in-flight", "applied"):
+        killer.target = (kill.moment, kill.request)
     process = subprocess.Popen(
         _command(folder), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    if kill_at is not None:
-        deadline = time.monotonic() + 120
-        while process.poll() is None and len(box.request_log) < seen + kill_at:
+    killer.pid = process.pid
+    deadline = time.monotonic() + 120
+    if kill is not None and kill.moment == "reading":
+        # The run has opened its state and reads the file (deletes first, then changes):
+        # kill it a seeded few milliseconds later, before its first request.
+        while not (folder / "state.db").exists():
+            assert time.monotonic() < deadline and process.poll() is None, "the run never began"
+            time.sleep(0.001)
+        time.sleep(random.Random(kill.request).uniform(0, 0.005))
+        process.send_signal(signal.SIGKILL)
+    elif kill is not None and kill.moment == "answered":
+        while process.poll() is None and killer.count < kill.request:
             assert time.monotonic() < deadline, "the run made no progress"
             time.sleep(0.002)
         process.send_signal(signal.SIGKILL)
     _, stderr = process.communicate(timeout=300)
+    killer.target = None
     assert b"Traceback" not in stderr, stderr.decode()
     return process.returncode
 
 
-def _sync_twice(
-    folder: Path, box: Sandbox, sort: bool, kill: tuple[int, int] | None
-) -> list[tuple[Any, ...]]:
-    with serve(box) as server:
+def _sync_twice(folder: Path, box: Sandbox, kill: Kill | None, sort: bool) -> list[tuple[Any, ...]]:
+    killer = _Killer(box)
+    with serve(killer) as server:
         _prepare(folder, server.url, sort)
         for phase in (1, 2):
-            if kill is not None and kill[0] == phase:
-                assert _run(folder, box, phase, sort, kill[1]) == -signal.SIGKILL
-                if sort and phase == 1 and kill[1] >= 3:
+            if kill is not None and kill.phase == phase:
+                assert _run(folder, killer, phase, sort, kill) == -signal.SIGKILL
+                if kill.moment == "reading":
+                    assert killer.count == 0, "killed after its first request, not while reading"
+                if sort and phase == 1 and kill.request >= 3:
                     # A sorted file moves the cursor mid-run: the killed run left one behind.
                     with StateStore(folder / "state.db") as store:
                         assert store.get_cursor("csv", "changed") is not None
-            assert _run(folder, box, phase, sort) == 0
+            assert _run(folder, killer, phase, sort) == 0
     return _comparable(box)
 
 
@@ -109,33 +178,38 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Any, ...]]
     folder = tmp_path_factory.mktemp("reference")
     box = Sandbox(folder / "sandbox.db", requests_per_window=6, window_seconds=0.3)
     try:
-        return _sync_twice(folder, box, False, None)
+        return _sync_twice(folder, box, None, sort=False)
     finally:
         box.close()
 
 
-# (sorted file?, phase, kill once this many requests were answered). Phase 1 sends 30
-# upserts; phase 2 sends 1 delete, then 7 upserts.
+# Phase 1 sends 30 upserts; phase 2 sends 1 delete, then 7 upserts. A sorted file moves the
+# cursor mid-run, so a kill there leaves a cursor behind.
 KILLS = [
-    (False, 1, 1),  # the first batch of a first sync
-    (False, 1, 16),  # mid-way
-    (False, 2, 1),  # right after the delete
-    (False, 2, 4),  # among the changes
-    (True, 1, 3),  # a sorted file: its cursor has moved
-    (True, 1, 29),  # one batch before the end
-    (True, 2, 1),
-    (True, 2, 7),
+    Kill(False, 1, "reading", request=7),  # seed 7: while the first sync reads its file
+    Kill(False, 1, "in-flight", 1),  # the first batch never applied
+    Kill(False, 1, "applied", 16),  # applied mid-way, the answer lost with the run
+    Kill(False, 1, "answered", 22),  # answered: checkpointed or not
+    Kill(True, 1, "applied", 3),
+    Kill(True, 1, "in-flight", 29),  # one batch before the end
+    Kill(False, 2, "applied", 1),  # the delete applied, its checkpoint never written
+    Kill(True, 2, "in-flight", 1),  # the delete never applied
+    Kill(False, 2, "applied", 4),  # among the changes
+    Kill(True, 2, "answered", 8),  # the last batch answered
 ]
 
 
-@pytest.mark.parametrize(("sort", "phase", "kill_at"), KILLS)
+@pytest.mark.parametrize(
+    "kill",
+    KILLS,
+    ids=[f"{k.phase}-{k.moment}-{k.request}-{'sorted' if k.sort else 'unsorted'}" for k in KILLS],
+)
 def test_sigkill_then_rerun_gives_the_uninterrupted_state(
-    tmp_path: Path, reference: list[tuple[Any, ...]], sort: bool, phase: int, kill_at: int
+    tmp_path: Path, reference: list[tuple[Any, ...]], kill: Kill
 ) -> None:
-    kill = (phase, kill_at)
     box = Sandbox(tmp_path / "sandbox.db", requests_per_window=6, window_seconds=0.3)
     try:
-        final = _sync_twice(tmp_path / "run", box, sort, kill)
+        final = _sync_twice(tmp_path / "run", box, kill, sort=kill.sort)
         assert len(final) == N + 200 - 99
         assert final == reference
         assert max(r.items for r in box.request_log) <= 100
