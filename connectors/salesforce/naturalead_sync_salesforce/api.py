@@ -13,19 +13,29 @@ the daily API allowance and turns simple-salesforce's errors into naturalead-syn
 - Budget: ``Sforce-Limit-Info`` (``sf.api_usage``) is read after each call; a call that would
   go past ``max_api_share`` of the daily allowance is not sent (:class:`BudgetExhausted`), and
   ``REQUEST_LIMIT_EXCEEDED`` ends the run at once, without retries.
+- Bulk API 2.0 (:meth:`SalesforceApi.bulk_query`): simple-salesforce's Bulk 2.0 client,
+  driven a call at a time (create the job, poll it, read each result chunk) rather than
+  ``sf.bulk2.<Object>.query``, whose wait is unbounded (24 hours) and whose polls are neither
+  counted nor budgeted. That client reads no ``Sforce-Limit-Info`` and does not log in again:
+  each Bulk call adds one to the known usage, and an expired session logs in again once with
+  a new client.
 - Errors: messages say what failed and what to do, never a secret.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
+import time
 from collections.abc import Callable, Iterator
 from importlib import metadata
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import requests
 from requests.adapters import HTTPAdapter
 from simple_salesforce.api import Salesforce
+from simple_salesforce.bulk2 import Operation, SFBulk2Handler
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
     SalesforceError,
@@ -42,6 +52,10 @@ __all__ = ["SalesforceApi", "SalesforceCallError"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: Rows per Bulk result chunk (``maxRecords``): one call each.
+BULK_CHUNK = 50_000
+#: Seconds between Bulk job polls: the first poll at once, then doubling up to the cap.
+_POLL_FIRST, _POLL_MAX = 0.5, 15.0
 #: What each login flow needs to be told in an error.
 _LOGIN_FIX = {
     "jwt": "check username, consumer_key and the private key; the connected app must hold the "
@@ -60,6 +74,12 @@ class SalesforceCallError(ConnectorError):
     def __init__(self, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+def _bulk2(sf: Salesforce, sobject: str) -> Any:
+    """simple-salesforce's Bulk 2.0 client for ``sobject`` (``sf.bulk2.<sobject>``), with its
+    job-level calls: ``create_job``, ``get_job``, ``get_query_results``, ``abort_job``."""
+    return getattr(cast(SFBulk2Handler, sf.bulk2), sobject)._client
 
 
 class _Adapter(HTTPAdapter):
@@ -178,26 +198,37 @@ class SalesforceApi:
 
     # -- calls -----------------------------------------------------------------------------------
 
-    def call(self, what: str, send: Callable[[Salesforce], T], *, budget: bool = True) -> T:
-        """Send one call (``send(sf)``), within the budget unless ``budget`` is false."""
+    def call(
+        self, what: str, send: Callable[[Salesforce], T], *, budget: bool = True, bulk: bool = False
+    ) -> T:
+        """Send one call (``send(sf)``), within the budget unless ``budget`` is false.
+
+        ``bulk``: ``send`` goes through simple-salesforce's Bulk 2.0 client, which neither
+        logs in again nor reads ``Sforce-Limit-Info`` (see the module docstring).
+        """
         if budget:
             self._check_budget(what)
-        sf = self.client()
         for attempt in (1, 2):
+            sf = self.client()
             try:
                 result = send(sf)
             except SalesforceExpiredSession as exc:
-                # simple-salesforce has logged in again already (login-based flows).
+                # simple-salesforce has logged in again already (login-based flows), except
+                # through its Bulk client: a new client logs in.
                 if attempt == 1 and self._settings.auth_flow != "session":
-                    log.info("Salesforce session expired during the %s; logged in again", what)
+                    if bulk:
+                        self.close()
+                    log.info("Salesforce session expired during the %s; logging in again", what)
                     continue
                 raise self._error(what, exc) from None
             except (SalesforceError, requests.RequestException) as exc:
                 raise self._error(what, exc) from None
             finally:
                 self.requests += 1
-            usage = sf.api_usage.get("api-usage")
-            if isinstance(usage, Usage):
+            if bulk:
+                if self.usage is not None:
+                    self.usage = (self.usage[0] + 1, self.usage[1])
+            elif isinstance(usage := sf.api_usage.get("api-usage"), Usage):
                 self.usage = (usage.used, usage.total)
             return result
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
@@ -216,6 +247,77 @@ class SalesforceApi:
             if page.get("done", True):
                 return
             page = self._next_page(str(page["nextRecordsUrl"]), headers)
+
+    def count(self, soql: str) -> int:
+        """The ``totalSize`` of a ``SELECT COUNT() ...`` query."""
+        return int(self.call("count", lambda sf: sf.query(soql, max_retries=0))["totalSize"])
+
+    def bulk_query(self, sobject: str, soql: str) -> Iterator[list[dict[str, str]]]:
+        """The rows of ``soql`` from a Bulk API 2.0 query job, a result chunk at a time.
+
+        Every value is a string, as in the CSV (empty for null). The job is polled, at once
+        then at growing intervals, for ``bulk_max_wait`` at most; a job that ends ``Failed`` or
+        ``Aborted``, or takes longer (it is aborted then), fails the run.
+        """
+        job = self.call(
+            "Bulk job creation",
+            lambda sf: _bulk2(sf, sobject).create_job(Operation.query, soql),
+            bulk=True,
+        )
+        job_id = str(job["id"])
+        self._await_job(sobject, job_id)
+        locator = ""
+        while True:
+            chunk = self._bulk_chunk(sobject, job_id, locator)
+            yield list(csv.DictReader(io.StringIO(chunk["records"], newline="")))
+            locator = str(chunk["locator"] or "")
+            if not locator:
+                return
+
+    def _bulk_chunk(self, sobject: str, job_id: str, locator: str) -> Any:
+        """One result chunk: ``{"records": CSV text, "locator": next chunk or ""}``."""
+        return self.call(
+            "Bulk results",
+            lambda sf: _bulk2(sf, sobject).get_query_results(job_id, locator, BULK_CHUNK),
+            bulk=True,
+        )
+
+    def _await_job(self, sobject: str, job_id: str) -> None:
+        """Poll the Bulk job until it completes; raise when it fails or takes too long."""
+        wait = self._settings.bulk_max_wait.total_seconds()
+        deadline, delay = time.monotonic() + wait, _POLL_FIRST
+        while True:
+            info = self.call(
+                "Bulk job status",
+                lambda sf: _bulk2(sf, sobject).get_job(job_id, True),
+                bulk=True,
+            )
+            state = str(info.get("state"))
+            if state == "JobComplete":
+                return
+            if state in ("Failed", "Aborted"):
+                reason = info.get("errorMessage") or "no reason given"
+                raise SalesforceCallError(
+                    f"Salesforce's Bulk API 2.0 job {job_id} for the backfill ended {state} "
+                    f"({reason}). Run again (the checkpoint is kept), or set bulk_threshold = 0 "
+                    "to read through REST queries",
+                    f"BULK_JOB_{state.upper()}",
+                )
+            if time.monotonic() + delay > deadline:
+                self.call(
+                    "Bulk job abort",
+                    lambda sf: _bulk2(sf, sobject).abort_job(job_id, True),
+                    budget=False,
+                    bulk=True,
+                )
+                raise SalesforceCallError(
+                    f"Salesforce's Bulk API 2.0 job {job_id} was still {state} after "
+                    f"bulk_max_wait ({wait:g} s) and was aborted. Raise bulk_max_wait, or set "
+                    "bulk_threshold = 0 to read through REST queries",
+                    "BULK_JOB_TIMEOUT",
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, _POLL_MAX)
 
     def _next_page(self, url: str, headers: dict[str, str]) -> Any:
         return self.call(

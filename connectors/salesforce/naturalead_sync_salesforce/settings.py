@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from naturalead_sync import ConnectorSettings
+from naturalead_sync.config import Duration
 
 __all__ = ["AUTH_FLOWS", "AuthFlow", "SalesforceSettings"]
 
@@ -83,6 +85,18 @@ class SalesforceSettings(ConnectorSettings):
         le=1,
         description="Stop the run (checkpoint kept) once the org's daily API usage reaches "
         "this share of its allowance.",
+    )
+    bulk_threshold: int = Field(
+        200_000,
+        ge=0,
+        description="A first sync or full refresh reads through a Bulk API 2.0 query job when "
+        "SELECT COUNT() finds more records than this; 0 never uses Bulk.",
+    )
+    bulk_max_wait: Duration = Field(
+        timedelta(minutes=30),
+        gt=timedelta(0),
+        description='How long a Bulk job may take (e.g. "30m"); past it the job is aborted and '
+        "the run fails.",
     )
     api_version: str = Field("59.0", pattern=r"^\d{2}\.0$", description="REST API version.")
 

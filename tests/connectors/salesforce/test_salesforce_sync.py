@@ -126,7 +126,8 @@ def test_initial_then_incremental_sync(org: Org) -> None:
     assert lead["customFields"] == {
         key: record[key] for key in ("Company", "Status", "LeadSource", "Title")
     }
-    assert org.count("query") == 2 and org.count("query_more") == 0  # deletes, then changes
+    # Deletes, COUNT() (250 is under bulk_threshold), then changes.
+    assert org.count("query") == 3 and org.count("query_more") == 0
 
     org.emulator.update(ids[3], FirstName="Renamed", Phone=None, MobilePhone="+14155559999")
     new = org.emulator.create(
@@ -154,7 +155,7 @@ def test_many_records_with_one_stamp_across_pages(org: Org) -> None:
 def test_lost_query_locator_restarts_after_the_compound_cursor(org: Org) -> None:
     ids = org.emulator.seed_leads(450, same_stamp=True)
     settle(org)
-    connector = org.direct(**org.password_settings(), batch_size=200)
+    connector = org.direct(**org.password_settings(), batch_size=200, bulk_threshold=0)
     window = Window(None, org.emulator.now())
     seen = []
     for record in connector.fetch_changed(window):
@@ -182,6 +183,170 @@ def test_late_commit_is_caught_by_the_next_runs_lookback(org: Org) -> None:
     report = org.sync()
     assert (report.status, report.created) == ("ok", 1), report.error
     assert stored(org.sandbox, late)["name"] == "Late"
+
+
+def test_contacts_sync_end_to_end(org: Org) -> None:
+    ids = org.emulator.seed_contacts(30)
+    org.emulator.seed_leads(5)  # not read
+    settle(org)
+    first = org.sync('object = "Contact"')
+    assert (first.status, first.created) == ("ok", 30), first.error
+    record = org.emulator.get(ids[0])
+    assert record is not None and ids[0].startswith("003")
+    contact = stored(org.sandbox, ids[0])
+    assert contact["name"] == f"{record['FirstName']} {record['LastName']}"
+    assert (contact["email"], contact["phone"]) == (record["Email"], record["Phone"])
+    assert contact["customFields"] == {"Title": record["Title"], "LeadSource": record["LeadSource"]}
+
+    account = org.emulator.new_id("001")
+    org.emulator.update(ids[1], Department="Finance", AccountId=account, Phone=None)
+    org.emulator.update(ids[2], MobilePhone="+14155559998", Phone=None)
+    org.emulator.delete(ids[3])
+    settle(org)
+    second = org.sync('object = "Contact"')
+    assert (second.status, second.updated, second.deleted) == ("ok", 2, 1), second.error
+    moved = stored(org.sandbox, ids[1])["customFields"]
+    assert (moved["Department"], moved["AccountId"]) == ("Finance", account)
+    assert stored(org.sandbox, ids[2])["phone"] == "+14155559998"
+    assert org.count("deleted") == 1  # getDeleted on sobjects/Contact
+    assert len(org.sandbox.leads()) == 29
+
+
+# -- Bulk API 2.0 backfills ---------------------------------------------------------------------
+
+#: Lead fields of every type a Bulk CSV flattens to text: numbers, booleans, dates, datetimes.
+TYPED_FIELDS = [
+    "Score__c",
+    "NumberOfEmployees",
+    "AnnualRevenue",
+    "HasOptedOutOfEmail",
+    "EmailBouncedDate",
+    "ConvertedDate",
+    "Industry",
+]
+
+
+def test_a_large_backfill_reads_through_bulk_then_increments_by_rest(
+    org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("naturalead_sync_salesforce.api.BULK_CHUNK", 100)
+    ids = org.emulator.seed_leads(250)
+    settle(org)
+    first = org.sync("bulk_threshold = 100")
+    assert (first.status, first.created) == ("ok", 250), first.error
+    calls = [(r.method, r.endpoint) for r in org.emulator.request_log]
+    assert calls == [
+        ("POST", "login"),
+        ("GET", "query"),  # deletes: queryAll on IsDeleted
+        ("GET", "query"),  # SELECT COUNT(): 250 > bulk_threshold
+        ("GET", "describe"),  # field types, to read the CSV
+        ("POST", "bulk"),  # the job
+        ("GET", "bulk"),  # InProgress
+        ("GET", "bulk"),  # JobComplete
+        ("GET", "bulk_results"),  # 3 chunks of 100 rows at most
+        ("GET", "bulk_results"),
+        ("GET", "bulk_results"),
+    ]
+    assert org.emulator.api_usage[0] == 9  # every call but the login
+    record = org.emulator.get(ids[0])
+    assert record is not None
+    assert stored(org.sandbox, ids[0])["customFields"] == {
+        key: record[key] for key in ("Company", "Status", "LeadSource", "Title")
+    }
+
+    org.emulator.update(ids[3], Title="CFO")
+    settle(org)
+    second = org.sync("bulk_threshold = 100")
+    assert (second.status, second.updated) == ("ok", 1), second.error
+    later = [r.endpoint for r in list(org.emulator.request_log)[len(calls) :]]
+    assert later == ["login", "deleted", "query"]  # incremental: no COUNT, no Bulk
+    assert stored(org.sandbox, ids[3])["customFields"]["Title"] == "CFO"
+
+
+def test_a_bulk_backfill_stopped_half_way_resumes_by_rest(
+    org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("naturalead_sync_salesforce.api.BULK_CHUNK", 100)
+    org.emulator.seed_leads(250)
+    settle(org)
+    org.emulator.script("ok", "ok", "quota", endpoint="bulk_results")
+    first = org.sync("bulk_threshold = 100")
+    assert first.status == "failed" and "API limit is reached" in str(first.error)
+    assert len(org.sandbox.leads()) == 200  # the records of the first two chunks
+    second = org.sync("bulk_threshold = 100")
+    assert (second.status, second.created) == ("ok", 50), second.error
+    # The ordered backfill left a checkpoint, so this run was incremental: REST, no new job.
+    assert second.cursor_before is not None and first.cursor_after is None
+    assert org.count("bulk") == 3 and org.count("bulk_results") == 3
+
+
+def test_a_lead_from_bulk_equals_the_same_lead_from_rest(org: Org) -> None:
+    ids = org.emulator.seed_leads(40)
+    org.emulator.update(
+        ids[0],
+        AnnualRevenue=2500000.0,
+        HasOptedOutOfEmail=True,
+        EmailBouncedDate=START - timedelta(days=3),
+        MobilePhone="+14155559997",
+        Phone=None,
+        Title=None,
+    )
+    org.emulator.convert(ids[1])
+    settle(org)
+    window = Window(None, org.emulator.now())
+    login = org.password_settings()
+    bulk = org.direct(**login, fields=TYPED_FIELDS, bulk_threshold=10)
+    rest = org.direct(**login, fields=TYPED_FIELDS, bulk_threshold=0)
+    from_bulk, from_rest = list(bulk.fetch_changed(window)), list(rest.fetch_changed(window))
+    bulk.close()
+    rest.close()
+    assert org.count("bulk_results") == 1 and len(from_rest) == 40
+    assert from_bulk == from_rest
+    assert [bulk.to_lead(r) for r in from_bulk] == [rest.to_lead(r) for r in from_rest]
+    converted = rest.to_lead(next(r for r in from_rest if r.id == ids[1])).custom_fields
+    assert converted["IsConverted"] == "true" and converted["ConvertedDate"]
+    first = next(r for r in from_bulk if r.id == ids[0]).fields
+    assert (first["AnnualRevenue"], first["HasOptedOutOfEmail"]) == (2500000.0, True)
+    assert first["EmailBouncedDate"].endswith(".000+0000") and first["Title"] is None
+
+
+def test_a_compound_field_keeps_the_backfill_on_rest(org: Org) -> None:
+    org.emulator.seed_leads(30)
+    settle(org)
+    connector = org.direct(**org.password_settings(), fields=["Address"], bulk_threshold=10)
+    records = list(connector.fetch_changed(Window(None, org.emulator.now())))
+    connector.close()
+    assert len(records) == 30 and records[0].fields["Address"]["country"] == "United States"
+    assert org.count("describe") == 1 and org.count("bulk") == 0
+
+
+def test_a_failed_bulk_job_fails_the_run_and_the_next_one_succeeds(org: Org) -> None:
+    org.emulator.seed_leads(150)
+    settle(org)
+    org.emulator.script("job_failed", endpoint="bulk")
+    failed = org.sync("bulk_threshold = 100")
+    assert failed.status == "failed" and "ended Failed" in str(failed.error)
+    assert "bulk_threshold = 0" in str(failed.error) and org.sandbox.leads() == []
+    again = org.sync("bulk_threshold = 100")
+    assert (again.status, again.created) == ("ok", 150), again.error
+
+
+def test_a_bulk_job_past_its_max_wait_is_aborted(org: Org) -> None:
+    org.emulator.seed_leads(150)
+    settle(org)
+    report = org.sync('bulk_threshold = 100\nbulk_max_wait = "100ms"')
+    assert report.status == "failed" and "after bulk_max_wait (0.1 s)" in str(report.error)
+    bulk = [r.method for r in org.emulator.request_log if r.endpoint == "bulk"]
+    assert bulk == ["POST", "GET", "PATCH"]  # created, polled once, aborted
+
+
+def test_an_expired_session_during_bulk_logs_in_again_once(org: Org) -> None:
+    org.emulator.seed_leads(150)
+    settle(org)
+    org.emulator.script("expired", endpoint="bulk_results")
+    report = org.sync("bulk_threshold = 100")
+    assert (report.status, report.created) == ("ok", 150), report.error
+    assert org.count("login") == 2 and org.count("bulk_results") == 2
 
 
 # -- deletes and conversions --------------------------------------------------------------------
@@ -342,6 +507,19 @@ def test_every_login_flow_passes_check(org: Org) -> None:
         assert connector.check() == [], flow
         connector.close()
     assert org.count("login") == 3
+
+
+def test_a_missing_private_key_file_says_what_to_fix(org: Org) -> None:
+    jwt = {"username": DEFAULT_USERNAME, "consumer_key": DEFAULT_CONSUMER_KEY}
+    connector = org.direct(**jwt, private_key_file="keys/missing.key")
+    with pytest.raises(ConnectorError) as missing:
+        connector.check()
+    message = str(missing.value)
+    assert "cannot read settings.private_key_file (No such file or directory)" in message
+    assert "relative to the config file" in message
+    assert org.count("login") == 0  # nothing was sent
+    report = org.sync(login='username = "u"\nconsumer_key = "k"\nprivate_key_file = "no.key"')
+    assert report.status == "failed" and "private_key_file" in str(report.error)
 
 
 def test_check_warns_when_the_daily_usage_is_high(org: Org) -> None:
