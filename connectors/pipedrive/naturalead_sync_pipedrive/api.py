@@ -4,6 +4,12 @@ limits, pages through lists and turns failures into naturalead-sync's errors.
 - Client: core's (:meth:`ConnectorContext.http_client`): timeout, user agent, and retries of
   429, 5xx and transport errors, bounded. The credential goes in a header (``x-api-token`` or
   ``Authorization: Bearer``), never in the URL, so no log line can carry it.
+- OAuth app (``client_id``/``client_secret``/``refresh_token``): the refresh token is traded
+  at ``settings.token_url`` (form body, client credentials in Basic auth) before the first
+  request, again :data:`_REFRESH_MARGIN` seconds before the access token expires, and once
+  more when Pipedrive answers 401 (a token revoked or expired early); requests then go to the
+  ``api_domain`` of the answer (unless ``base_url`` overrides it). A rotated refresh token is
+  kept for the rest of the run.
 - Burst limit (rolling 2 s per token): a :class:`~naturalead_sync.pacing.Pacer` at
   ``requests_per_two_seconds``, and the ``x-ratelimit-remaining``/``x-ratelimit-reset``
   headers of every answer: at 0 remaining nothing is sent before the window frees a slot.
@@ -33,24 +39,30 @@ from naturalead_sync.pacing import Pacer
 
 from .settings import PipedriveSettings
 
-__all__ = ["PipedriveApi", "token_cost"]
+__all__ = ["IDS_PER_REQUEST", "PipedriveApi", "token_cost"]
 
 log = logging.getLogger(__name__)
 
+#: The most ids one v2 ``ids`` filter takes.
+IDS_PER_REQUEST = 100
 _UNLIMITED = 1 << 62
 _BURST_WINDOW = 2.0
 #: Token cost of the endpoints the connector calls (``x-token-cost`` in Pipedrive's OpenAPI
 #: files), by path suffix; the first match wins.
 _COSTS = (
+    ("/oauth/token", 0),
     ("/leads/archived", 40),
     ("/leads", 20),
     ("Fields", 20),
     ("/leadLabels", 10),
     ("/users/me", 2),
+    ("/users", 20),
     ("/persons", 10),
 )
 #: Warn in ``check`` when less than this share of the daily budget is left.
 _LOW_BUDGET = 0.1
+#: Refresh an OAuth access token this long before Pipedrive says it expires.
+_REFRESH_MARGIN = 60.0
 
 
 def token_cost(path: str) -> int:
@@ -80,6 +92,7 @@ class _Limits:
         self.daily_limit: int | None = None
         self.requests = 0
         self.rejected_429 = 0
+        self.refreshes = 0
 
 
 class _LimitTransport(httpx.BaseTransport):
@@ -147,23 +160,24 @@ class PipedriveApi:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._settings = settings
+        self._clock = clock
         pacer = Pacer(
             settings.requests_per_two_seconds, _UNLIMITED, _BURST_WINDOW, clock=clock, sleep=sleep
         )
         self.limits = _Limits()
+        headers = {"Accept": "application/json"}
+        self._expires_at: float | None = None
         if settings.api_token is not None:
             self._credential = settings.api_token.get_secret_value()
-            headers = {"x-api-token": self._credential}
-        else:
-            assert settings.access_token is not None
+            headers["x-api-token"] = self._credential
+        elif settings.access_token is not None:
             self._credential = settings.access_token.get_secret_value()
-            headers = {"Authorization": f"Bearer {self._credential}"}
+            headers["Authorization"] = f"Bearer {self._credential}"
+        else:
+            assert settings.refresh_token is not None
+            self._credential = settings.refresh_token.get_secret_value()
         inner = _LimitTransport(transport or httpx.HTTPTransport(), pacer, self.limits)
-        self._client = context.http_client(
-            base_url=settings.root,
-            headers={**headers, "Accept": "application/json"},
-            transport=inner,
-        )
+        self._client = context.http_client(base_url=settings.root, headers=headers, transport=inner)
 
     # -- one request ------------------------------------------------------------------------
 
@@ -179,14 +193,14 @@ class PipedriveApi:
 
     def find(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Like :meth:`get`, but None when Pipedrive answers 404 (a record that is gone)."""
-        try:
-            response = self._client.get(path, params=params)
-        except httpx.TransportError as exc:
-            raise ConnectorError(
-                f"could not reach Pipedrive at {self._settings.root} ({path}): "
-                f"{type(exc).__name__}; check company_domain/base_url and the network, then "
-                "run again (the checkpoint is kept)"
-            ) from None
+        refreshes = self._settings.refreshes
+        if refreshes and (self._expires_at is None or self._clock() >= self._expires_at):
+            self._refresh()
+        response = self._send(path, params)
+        if response.status_code == 401 and refreshes:
+            response.close()
+            self._refresh()  # revoked or expired early: one new token, one more try
+            response = self._send(path, params)
         body = self._json(response)
         if response.status_code == 404:
             return None
@@ -198,6 +212,48 @@ class PipedriveApi:
                 f"JSON body ({_message(body) or 'not JSON'}); run again (the checkpoint is kept)"
             )
         return body
+
+    def _send(self, path: str, params: dict[str, Any] | None) -> httpx.Response:
+        """``GET path``; a transport failure becomes a ConnectorError."""
+        try:
+            return self._client.get(path, params=params)
+        except httpx.TransportError as exc:
+            raise ConnectorError(
+                f"could not reach Pipedrive at {self._client.base_url} ({path}): "
+                f"{type(exc).__name__}; check company_domain/base_url and the network, then "
+                "run again (the checkpoint is kept)"
+            ) from None
+
+    def _refresh(self) -> None:
+        """Trade the refresh token for an access token; follow the answer's ``api_domain``."""
+        settings = self._settings
+        assert settings.client_id is not None and settings.client_secret is not None
+        form = {"grant_type": "refresh_token", "refresh_token": self._credential}
+        client = (settings.client_id, settings.client_secret.get_secret_value())
+        try:
+            response = self._client.post(settings.token_url, data=form, auth=client)
+        except httpx.TransportError as exc:
+            raise ConnectorError(
+                f"could not reach Pipedrive's OAuth endpoint {settings.token_url}: "
+                f"{type(exc).__name__}; check oauth_url and the network, then run again"
+            ) from None
+        self.limits.refreshes += 1
+        body = self._json(response) or {}
+        token, domain = body.get("access_token"), body.get("api_domain")
+        if response.status_code != 200 or not isinstance(token, str) or not token:
+            said = body.get("message") or body.get("error") or "no access_token"
+            raise ConnectorError(
+                f"Pipedrive refused the OAuth refresh (HTTP {response.status_code} {said}): "
+                "check client_id, client_secret and refresh_token (the one ending in "
+                f"…{self._credential[-4:]}); a refresh token expires after 60 days unused or "
+                "when the app is uninstalled"
+            )
+        self._client.headers["Authorization"] = f"Bearer {token}"
+        self._credential = str(body.get("refresh_token") or self._credential)
+        if settings.base_url is None and isinstance(domain, str) and domain.startswith("http"):
+            self._client.base_url = httpx.URL(domain.rstrip("/"))
+        expires_in = float(body.get("expires_in") or 3599)
+        self._expires_at = self._clock() + max(expires_in - _REFRESH_MARGIN, 0.0)
 
     @staticmethod
     def _json(response: httpx.Response) -> dict[str, Any] | None:
@@ -214,7 +270,11 @@ class PipedriveApi:
     ) -> ConnectorError:
         status = response.status_code
         said = _message(body)
-        credential = "api_token" if self._settings.api_token is not None else "access_token"
+        credential = next(
+            name
+            for name in ("api_token", "access_token", "refresh_token")
+            if getattr(self._settings, name) is not None
+        )
         hint = f"settings.{credential} (the one ending in …{self._credential[-4:]})"
         if status == 401:
             return ConnectorError(

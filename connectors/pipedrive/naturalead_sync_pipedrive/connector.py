@@ -18,8 +18,13 @@ leads mode is unordered (the cursor moves at the end of a run).
 
 Deletes: Pipedrive lists no deleted persons (soft deletes and merge losers just vanish from
 lists), so they come from ``reconcile_deletes = true``, which uses :meth:`fetch_all_ids`, a
-complete listing of live ids (10 tokens per 500). In leads mode, leads archived in the window
+complete listing of live ids (10 tokens per 500). v2 has no field selector for the base
+fields, only ``custom_fields`` (a subset of at most 15 custom fields), so the listing asks
+for a single custom field instead of all of them. In leads mode, leads archived in the window
 are deletes as well.
+
+Organization and owner names come through :class:`~.names.Names`: one organizations
+request per page of persons at most (100 new ids a request), one users request per run.
 """
 
 from __future__ import annotations
@@ -38,15 +43,15 @@ from naturalead_sync import (
     Window,
 )
 
-from .api import PipedriveApi
+from .api import IDS_PER_REQUEST, PipedriveApi
 from .fields import CustomField, FieldCatalog, text
+from .names import Names
 from .settings import PipedriveSettings
 
 __all__ = ["PipedriveConnector"]
 
 _PERSONS = "/api/v2/persons"
 _LEADS = "/v1/leads"
-_IDS_PER_REQUEST = 100
 
 
 def _rfc3339(moment: datetime, *, up: bool) -> str:
@@ -85,10 +90,11 @@ class PipedriveConnector(Connector):
     ``lead_id`` is the person id (the lead's UUID in leads mode). The default mapping:
     ``name`` (else first and last name; in leads mode the person's, else the lead's title),
     the primary email (lowercased) and phone (else the first), person labels as tags (lead
-    labels in leads mode), ``organization_id`` and ``owner_id`` and the fields named in
-    ``settings.custom_fields`` as custom fields (enum and set values as labels); leads mode
-    adds the lead's ``title`` and ``source``. The raw person is the record's fields (in leads
-    mode the lead, with its person under ``person``).
+    labels in leads mode), the names of the organization (``organization``) and the owner
+    (``owner``), and the fields named in ``settings.custom_fields`` as custom fields (enum and
+    set values as labels); leads mode takes the person's organization and owner, else the
+    lead's, and adds the lead's ``title`` and ``source``. The raw person is the record's
+    fields (in leads mode the lead, with its person under ``person``).
     """
 
     name = "pipedrive"
@@ -106,6 +112,7 @@ class PipedriveConnector(Connector):
         super().__init__(settings, context)
         self.settings = settings
         self.api = PipedriveApi(settings, context)
+        self._names = Names(self.api)
         self._leads = settings.object == "leads"
         self.ordered = not self._leads
         self._catalog: FieldCatalog | None = None
@@ -146,12 +153,19 @@ class PipedriveConnector(Connector):
             yield from (str(lead["id"]) for lead in page)
 
     def fetch_all_ids(self) -> Iterator[str]:
-        """Every live person id (every non-archived lead id in leads mode), 500 a page."""
+        """Every live person id (every non-archived lead id in leads mode), 500 a page; persons
+        come with one custom field rather than all (the field definitions are read once per
+        run anyway, deletes first)."""
         size = self.settings.page_size
         if self._leads:
             pages = self.api.offset_pages(_LEADS, {"limit": size})
         else:
-            pages = self.api.cursor_pages(_PERSONS, {"sort_by": "id", "limit": size})
+            self._load_fields()
+            params: dict[str, Any] = {"sort_by": "id", "limit": size}
+            assert self._catalog is not None
+            if self._catalog.person_keys:
+                params["custom_fields"] = self._catalog.person_keys[0]
+            pages = self.api.cursor_pages(_PERSONS, params)
         for page in pages:
             yield from (str(row["id"]) for row in page)
 
@@ -160,8 +174,10 @@ class PipedriveConnector(Connector):
         self._load_fields()
         if not self._leads:
             numeric = [i for i in ids if i.isdigit()]
-            for start in range(0, len(numeric), _IDS_PER_REQUEST):
-                yield from self._person_records(self._persons(numeric[start : start + 100]))
+            for start in range(0, len(numeric), IDS_PER_REQUEST):
+                yield from self._person_records(
+                    self._persons(numeric[start : start + IDS_PER_REQUEST])
+                )
             return
         found = []
         for lead_id in ids:
@@ -191,11 +207,9 @@ class PipedriveConnector(Connector):
         person: Mapping[str, Any] = (fields.get("person") or {}) if self._leads else fields
         names = (text(person.get("first_name")), text(person.get("last_name")))
         name = text(person.get("name")) or " ".join(p for p in names if p) or None
-        custom: dict[str, str] = {}
-        for key in ("organization_id", "owner_id"):
-            value = text(person.get("org_id" if key == "organization_id" else key))
-            if value is not None:
-                custom[key] = value
+        org = self._names.organization(person.get("org_id") or fields.get("organization_id"))
+        owner = self._names.owner(person.get("owner_id") or fields.get("owner_id"))
+        custom = {key: value for key, value in (("organization", org), ("owner", owner)) if value}
         for field in self._fields:
             if field.source == "lead":
                 value = field.from_root(fields)
@@ -258,7 +272,7 @@ class PipedriveConnector(Connector):
         wanted = ",".join(ids)
         if not wanted:
             return []
-        params = {"ids": wanted, "limit": _IDS_PER_REQUEST}
+        params = {"ids": wanted, "limit": IDS_PER_REQUEST}
         return [row for page in self.api.cursor_pages(_PERSONS, params) for row in page]
 
     def _identified(self, kind: str, row: Mapping[str, Any]) -> tuple[str, datetime] | None:
@@ -275,7 +289,11 @@ class PipedriveConnector(Connector):
         )
         return None
 
-    def _person_records(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[SourceRecord]:
+    def _person_records(self, rows: list[dict[str, Any]]) -> Iterator[SourceRecord]:
+        """One page of persons as records, their organization and owner names learnt first."""
+        self._names.learn(
+            (row.get("org_id") for row in rows), (row.get("owner_id") for row in rows)
+        )
         for row in rows:
             if (found := self._identified("person", row)) is not None:
                 yield SourceRecord(found[0], found[1], dict(row))
@@ -336,9 +354,14 @@ class PipedriveConnector(Connector):
             dict.fromkeys(str(lead["person_id"]) for lead in leads if lead.get("person_id"))
         )
         persons: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(wanted), _IDS_PER_REQUEST):
-            for row in self._persons(wanted[start : start + _IDS_PER_REQUEST]):
+        for start in range(0, len(wanted), IDS_PER_REQUEST):
+            for row in self._persons(wanted[start : start + IDS_PER_REQUEST]):
                 persons[str(row["id"])] = row
+        rows = [*leads, *persons.values()]
+        self._names.learn(
+            (row.get("org_id") or row.get("organization_id") for row in rows),
+            (row.get("owner_id") for row in rows),
+        )
         for lead in leads:
             if (found := self._identified("lead", lead)) is None:
                 continue

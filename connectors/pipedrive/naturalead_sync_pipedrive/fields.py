@@ -115,6 +115,11 @@ class FieldCatalog:
                         )
                     )
 
+    @property
+    def person_keys(self) -> list[str]:
+        """The hash keys of the custom person fields, in Pipedrive's order."""
+        return [field.key for field in self._custom["person"]]
+
     def resolve(self, names: Iterable[str]) -> list[CustomField]:
         """The fields named ``names`` (lead fields first, then person fields; the first of
         equal names wins); an unknown name is a ConnectorError listing the nearest names."""

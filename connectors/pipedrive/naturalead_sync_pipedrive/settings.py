@@ -28,9 +28,16 @@ def _url(value: str | None, setting: str) -> str | None:
 class PipedriveSettings(ConnectorSettings):
     """``[connections.settings]`` of a ``connector = "pipedrive"`` connection.
 
-    Authenticate with a personal API token (``api_token``, sent in the ``x-api-token``
-    header, never in the query string) and the ``company_domain``; or with an OAuth access
-    token (``access_token``) and the ``api_domain`` Pipedrive returned with it.
+    Authenticate with one of:
+
+    - a personal API token (``api_token``, sent in the ``x-api-token`` header, never in the
+      query string) and the ``company_domain``;
+    - an OAuth access token (``access_token``) and the ``api_domain`` Pipedrive returned with
+      it (no refresh: the run fails once it expires);
+    - an OAuth app's ``client_id``, ``client_secret`` and ``refresh_token``: the connector
+      trades the refresh token at ``oauth_url`` for an access token before the first request,
+      again shortly before it expires and once on a 401, and sends requests to the
+      ``api_domain`` of the token answer (``base_url`` still overrides it).
     """
 
     api_token: SecretStr | None = Field(
@@ -38,6 +45,18 @@ class PipedriveSettings(ConnectorSettings):
     )
     access_token: SecretStr | None = Field(
         None, description="An OAuth access token (sent as a bearer token), with api_domain."
+    )
+    client_id: str | None = Field(None, description="OAuth app client id (with refresh_token).")
+    client_secret: SecretStr | None = Field(None, description="OAuth app client secret.")
+    refresh_token: SecretStr | None = Field(
+        None, description='OAuth refresh token; use "${PIPEDRIVE_REFRESH_TOKEN}".'
+    )
+    oauth_url: str | None = Field(
+        None,
+        description=(
+            "OAuth token endpoint; default https://oauth.pipedrive.com/oauth/token, or "
+            "<base_url>/oauth/token when base_url is set (an emulator)."
+        ),
     )
     company_domain: str | None = Field(
         None, description='The company\'s subdomain: "acme" for https://acme.pipedrive.com.'
@@ -93,6 +112,11 @@ class PipedriveSettings(ConnectorSettings):
     def _base_url(cls, value: str | None) -> str | None:
         return _url(value, "base_url")
 
+    @field_validator("oauth_url")
+    @classmethod
+    def _oauth_url(cls, value: str | None) -> str | None:
+        return _url(value, "oauth_url")
+
     @field_validator("custom_fields")
     @classmethod
     def _custom_fields(cls, value: list[str]) -> list[str]:
@@ -102,12 +126,30 @@ class PipedriveSettings(ConnectorSettings):
 
     @model_validator(mode="after")
     def _auth_and_root(self) -> PipedriveSettings:
-        if (self.api_token is None) == (self.access_token is None):
+        refresh = {
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "refresh_token": self.refresh_token,
+        }
+        given = [name for name, value in refresh.items() if value is not None]
+        if given and len(given) < len(refresh):
+            missing = sorted(set(refresh) - set(given))
+            raise ValueError(
+                f"an OAuth app needs client_id, client_secret and refresh_token; missing {missing}"
+            )
+        modes = (self.api_token is not None) + (self.access_token is not None) + bool(given)
+        if modes != 1:
             raise ValueError(
                 "set exactly one of api_token (a personal API token: "
-                'api_token = "${PIPEDRIVE_API_TOKEN}") or access_token (an OAuth app)'
+                'api_token = "${PIPEDRIVE_API_TOKEN}"), access_token (an OAuth access token) '
+                "or client_id, client_secret and refresh_token (an OAuth app)"
             )
-        if self.base_url is None and self.company_domain is None and self.api_domain is None:
+        if (
+            not given
+            and self.base_url is None
+            and self.company_domain is None
+            and (self.api_domain is None)
+        ):
             raise ValueError(
                 'set company_domain (the "acme" of https://acme.pipedrive.com), or api_domain '
                 "with an OAuth access_token"
@@ -115,15 +157,32 @@ class PipedriveSettings(ConnectorSettings):
         return self
 
     @property
+    def refreshes(self) -> bool:
+        """Whether the connector gets its OAuth access tokens with a refresh token."""
+        return self.refresh_token is not None
+
+    @property
+    def token_url(self) -> str:
+        """Where refresh tokens are traded for access tokens."""
+        if self.oauth_url is not None:
+            return self.oauth_url
+        if self.base_url is not None:
+            return f"{self.base_url}/oauth/token"
+        return "https://oauth.pipedrive.com/oauth/token"
+
+    @property
     def root(self) -> str:
-        """The API root every path is appended to."""
+        """The API root every path is appended to (before an OAuth refresh names one)."""
         if self.base_url is not None:
             return self.base_url
-        if self.access_token is not None and self.api_domain is not None:
+        if self.api_domain is not None and self.api_token is None:
             return self.api_domain
-        return f"https://{self.company_domain}.pipedrive.com"
+        if self.company_domain is not None:
+            return f"https://{self.company_domain}.pipedrive.com"
+        return "https://api.pipedrive.com"
 
     @property
     def scopes(self) -> list[str]:
         """The OAuth scopes this configuration needs."""
-        return ["contacts:read", "leads:read"] if self.object == "leads" else ["contacts:read"]
+        scopes = ["contacts:read", "users:read"]
+        return [*scopes, "leads:read"] if self.object == "leads" else scopes

@@ -75,6 +75,8 @@ def test_changes_replay_from_the_cassette() -> None:
     decoded = [pipedrive.to_lead(r).custom_fields for r in records]
     sources = {c["Lead source"] for c in decoded if "Lead source" in c}
     assert sources and sources <= {"Web", "Referral", "Event", "Cold call"}
+    assert all("owner" in c for c in decoded)  # names learnt during the replayed run
+    assert any("organization" in c for c in decoded)
 
 
 def test_reconciliation_and_batch_reads_replay_from_the_cassette() -> None:

@@ -847,3 +847,37 @@ def test_cli_serves_until_stopped() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_organizations_by_ids_and_users(
+    pipedrive_emulator: PipedriveEmulator,
+    pipedrive_server: LoopbackServer,
+    pipedrive_client: httpx.Client,
+) -> None:
+    orgs = "/api/v2/organizations"
+    pipedrive_emulator.delete_org(2)
+    body = pipedrive_client.get(orgs, params={"ids": "1,2,3,999", "limit": 2}).json()
+    assert [org["id"] for org in body["data"]] == [1, 3]  # deleted and unknown left out
+    org = body["data"][0]
+    assert set(org) >= {"id", "name", "owner_id", "add_time", "update_time", "is_deleted"}
+    assert RFC3339.match(org["update_time"]) and isinstance(org["owner_id"], int)
+    assert body["additional_data"] == {"next_cursor": None}
+    paged = pipedrive_client.get(orgs, params={"limit": 2}).json()
+    assert [o["id"] for o in paged["data"]] == [1, 3]
+    rest = {"limit": 2, "cursor": paged["additional_data"]["next_cursor"]}
+    assert [o["id"] for o in ok(pipedrive_client.get(orgs, params=rest))] == [4, 5]
+    too_many = ",".join(str(n) for n in range(1, 102))
+    assert error_of(pipedrive_client.get(orgs, params={"ids": too_many}), 400).startswith(
+        "Validation failed: ids"
+    )
+
+    users = ok(pipedrive_client.get("/v1/users"))
+    assert [(u["id"], u["is_you"]) for u in users] == [(1, True), (2, False), (3, False)]
+    assert users[1]["name"] == "Björn Seller" and users[1]["active_flag"] is True
+    costs = {r.route: r.cost for r in pipedrive_emulator.request_log}
+    assert (costs["organizations.list"], costs["users.list"]) == (10, 20)
+    pipedrive_emulator.add_oauth_token("contacts-only", scopes=["contacts:read"])
+    narrow = httpx.get(
+        f"{pipedrive_server.url}/v1/users", headers={"Authorization": "Bearer contacts-only"}
+    )
+    assert error_of(narrow, 403) == "Scope and URL mismatch"  # users need users:read

@@ -27,12 +27,15 @@ from naturalead_sync_pipedrive import PipedriveConnector, PipedriveSettings
 from naturalead_sync_pipedrive.api import PipedriveApi
 from naturalead_sync_pipedrive.emulator import (
     DEFAULT_API_TOKEN,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
     DEFAULT_OAUTH_TOKEN,
+    DEFAULT_REFRESH_TOKEN,
     EmulatorClock,
     EmulatorLimits,
     PipedriveEmulator,
 )
-from support import crm_config, lines, stored, sync_at
+from support import FakeClock, crm_config, lines, stored, sync_at
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 FAST = EmulatorLimits(burst_limit=10_000)
@@ -47,14 +50,16 @@ class Company:
     sandbox: Sandbox
     folder: Path
 
-    def config(self, connection: str = "", settings: str = "", auth: str = "") -> Path:
+    def config(
+        self, connection: str = "", settings: str = "", auth: str = "", root: str = ""
+    ) -> Path:
         return crm_config(
             self.folder,
             "pipedrive",
             "pipedrive",
             connection=lines(connection, 'settle = "0s"'),
             settings=f"""{auth or f'api_token = "{DEFAULT_API_TOKEN}"'}
-base_url = "{self.server.url}"
+{root or f'base_url = "{self.server.url}"'}
 {lines(settings, "requests_per_two_seconds = 1000")}""",
         )
 
@@ -99,8 +104,11 @@ def test_initial_then_incremental_sync_with_the_default_mapping(company: Company
         stored(company.sandbox, str(labelled))["tags"]
     )
     with_org = next(i for i in ids if (company.emulator.person(i) or {}).get("org_id"))
-    org = (company.emulator.person(with_org) or {})["org_id"]
-    assert stored(company.sandbox, str(with_org))["customFields"]["organization_id"] == str(org)
+    org = company.emulator.store.orgs[(company.emulator.person(with_org) or {})["org_id"]]
+    owner = company.emulator.store.users[(company.emulator.person(with_org) or {})["owner_id"]]
+    custom = stored(company.sandbox, str(with_org))["customFields"]
+    assert (custom["organization"], custom["owner"]) == (org.name, owner.name)
+    assert "organization_id" not in custom and "owner_id" not in custom
 
     company.emulator.advance(60)
     company.emulator.update_person(ids[3], name="Renamed Person")
@@ -112,6 +120,38 @@ def test_initial_then_incremental_sync_with_the_default_mapping(company: Company
     assert stored(company.sandbox, str(new["id"]))["email"] == "new.lead@example.com"
     lists = [r for r in company.emulator.request_log if r.path.startswith("/api/v2/persons")]
     assert all("api_token" not in r.path for r in lists)
+
+
+def test_organization_and_owner_names_are_fetched_once_per_run(company: Company) -> None:
+    ids = company.emulator.seed_persons(1_100)
+    company.emulator.advance(1)
+    first = company.sync()
+    assert (first.status, first.created) == ("ok", 1_100), first.error
+    log = company.emulator.request_log
+    pages = sum(r.route == "persons.list" for r in log)
+    orgs = [r for r in log if r.route == "organizations.list"]
+    assert pages == 3 and 1 <= len(orgs) <= pages  # five orgs, all learnt from the first page
+    assert sum(r.route == "users.list" for r in log) == 1
+    named = [stored(company.sandbox, str(i))["customFields"] for i in ids]
+    store = company.emulator.store
+    assert {c["organization"] for c in named if "organization" in c} <= {
+        o.name for o in store.orgs.values()
+    }
+    assert {c["owner"] for c in named} <= {u.name for u in store.users.values()}
+
+    # A deleted organization and an owner Pipedrive no longer lists fall back to nothing.
+    company.emulator.advance(60)
+    person = company.emulator.create_person("Orphan", org_id=1, owner_id=3)
+    company.emulator.delete_org(1)
+    del store.users[3]  # Pipedrive deletes no users; stands for an id /v1/users leaves out
+    company.emulator.advance(1)
+    company.emulator.request_log.clear()
+    second = company.sync()
+    assert (second.status, second.created) == ("ok", 1), second.error
+    custom = stored(company.sandbox, str(person["id"]))["customFields"]
+    assert "organization" not in custom and "owner" not in custom
+    routes = [r.route for r in company.emulator.request_log]
+    assert (routes.count("organizations.list"), routes.count("users.list")) == (1, 1)
 
 
 def test_ties_across_pages_and_changes_during_the_run(company: Company) -> None:
@@ -168,6 +208,8 @@ def test_reconciliation_deletes_soft_deleted_and_merged_persons(company: Company
     assert len(company.sandbox.leads()) == 38
     listing = [r for r in company.emulator.request_log if "sort_by=id" in r.path]
     assert len(listing) == 1  # 38 live ids: one page
+    first_key = company.emulator.store.fields.custom("person")[0].key
+    assert f"custom_fields={first_key}&" in listing[0].path + "&"  # one custom field, not all
 
 
 def test_custom_fields_by_name_with_enum_and_set_labels(company: Company) -> None:
@@ -248,8 +290,9 @@ def test_pacing_on_the_ratelimit_headers_meets_no_429(tmp_path: Path) -> None:
 
 
 def test_daily_budget_spent_mid_run_stops_cleanly_and_resumes(tmp_path: Path) -> None:
-    # personFields (20) and two pages (10 each) fit; the third page does not.
-    for company in company_at(tmp_path, EmulatorLimits(burst_limit=10_000, daily_budget=40)):
+    # personFields (20), users (20), the organizations (10) and two pages (10 each) fit;
+    # the third page does not.
+    for company in company_at(tmp_path, EmulatorLimits(burst_limit=10_000, daily_budget=70)):
         company.emulator.seed_persons(1_200)
         company.emulator.advance(1)
         stopped = company.sync()
@@ -282,6 +325,64 @@ def test_oauth_bearer_token_syncs(company: Company) -> None:
     company.emulator.advance(1)
     report = company.sync(auth=f'access_token = "{DEFAULT_OAUTH_TOKEN}"')
     assert (report.status, report.created) == ("ok", 5), report.error
+
+
+def test_oauth_token_is_refreshed_when_it_expires_mid_run(company: Company) -> None:
+    company.emulator.seed_persons(1_100)
+    company.emulator.advance(1)
+
+    class ExpireTheToken:
+        done = False
+
+        @hookimpl
+        def transform_lead(self, lead: Lead, record: SourceRecord, connection: str) -> Lead:
+            if not self.done:  # after the first page, Pipedrive's clock passes the hour
+                self.done = True
+                company.emulator.advance(3_600)
+            return lead
+
+    oauth = (
+        f'client_id = "{DEFAULT_CLIENT_ID}"\nclient_secret = "{DEFAULT_CLIENT_SECRET}"\n'
+        f'refresh_token = "{DEFAULT_REFRESH_TOKEN}"'
+    )
+    # No base_url: every API request goes to the api_domain of the token answer.
+    endpoint = f'oauth_url = "{company.server.url}/oauth/token"'
+    report = company.sync(plugin=ExpireTheToken(), auth=oauth, root=endpoint)
+    assert (report.status, report.created) == ("ok", 1_100), report.error
+    log = company.emulator.request_log
+    refreshes = [r for r in log if r.route == "oauth.token" and r.status == 200]
+    expired = [r for r in log if r.status == 401]
+    assert (len(refreshes), len(expired)) == (2, 1)
+    assert {r.auth for r in log if r.status == 200 and r.route != "oauth.token"} == {"oauth"}
+
+
+def test_oauth_token_is_refreshed_before_it_expires() -> None:
+    sent: list[str] = []
+
+    def pipedrive(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        if request.url.path == "/oauth/token":
+            token = {"access_token": f"a{len(sent)}", "expires_in": 3599}
+            return httpx.Response(200, json={**token, "api_domain": "https://acme.pipedrive.com"})
+        assert request.url.host == "acme.pipedrive.com"
+        return httpx.Response(200, json={"success": True, "data": []})
+
+    settings = PipedriveSettings(
+        client_id="app", client_secret="secret", refresh_token="refresh-1234"
+    )
+    clock = FakeClock()
+    api = PipedriveApi(
+        settings,
+        ConnectorContext(connection="unit"),
+        transport=httpx.MockTransport(pipedrive),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    api.get("/api/v2/persons")
+    clock.advance(3_550)  # within a minute of the expiry: refreshed before the request
+    api.get("/api/v2/persons")
+    assert sent == ["/oauth/token", "/api/v2/persons", "/oauth/token", "/api/v2/persons"]
+    api.close()
 
 
 def _api(answer: httpx.Response) -> PipedriveApi:

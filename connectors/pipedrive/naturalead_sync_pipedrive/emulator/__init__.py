@@ -46,8 +46,13 @@ and :class:`EmulatorLimits` give the other behaviour where the docs conflict):
   for 60 s, the daily period as a fixed window from the start on the monotonic clock).
 - OAuth refresh (``POST /oauth/token``) keeps the refresh token and the old access token
   valid; ``api_domain`` defaults to ``http://<Host header>``.
-- Not emulated: webhooks, search, deals, organization and user lists, saved filters beyond
-  ``add_filter`` conditions, per-token visibility.
+- Organizations and users (:mod:`.routes_account`, shapes from Pipedrive's OpenAPI files,
+  which the reference does not cover): ``GET /api/v2/organizations`` (``ids`` <= 100,
+  ``owner_id``, id-ordered keyset cursor; soft-deleted organizations left out; 10 tokens
+  like the persons list) and ``GET /v1/users`` (unpaged, scope ``users:read``, 20 tokens,
+  the generic v1 list cost).
+- Not emulated: webhooks, search, deals, organization writes beyond ``delete_org``, saved
+  filters beyond ``add_filter`` conditions, per-token visibility.
 """
 
 from __future__ import annotations

@@ -362,6 +362,11 @@ class PipedriveEmulator:
         with self._lock:
             self.store.remove_lead(lead_id)
 
+    def delete_org(self, org_id: int) -> None:
+        """Soft-delete organization ``org_id``: it leaves every list; persons keep its id."""
+        with self._lock:
+            self.store.delete_org(org_id)
+
     def add_person_field(self, name: str, field_type: str, options: Sequence[str] = ()) -> str:
         """Add a custom person field; returns its 40-hex hash key."""
         with self._lock:

@@ -41,8 +41,9 @@ DEFAULT_OAUTH_TOKEN = "v1u:emulator-oauth-access-token"
 DEFAULT_REFRESH_TOKEN = "emulator-oauth-refresh-token"
 DEFAULT_CLIENT_ID = "emulator-client-id"
 DEFAULT_CLIENT_SECRET = "emulator-client-secret"
-#: Scopes of the default OAuth token: read persons, leads, deal fields and recents.
-OAUTH_SCOPES = ("base", "contacts:read", "leads:read", "deals:read", "recents:read")
+#: Scopes of the default OAuth token: read persons and organizations, leads, deal fields,
+#: recents and users.
+OAUTH_SCOPES = ("base", "contacts:read", "leads:read", "deals:read", "recents:read", "users:read")
 AuthKind = Literal["api_token", "oauth"]
 
 

@@ -52,11 +52,14 @@ PLANS: Mapping[str, tuple[int, int, int]] = {
     "premium": (100, 400, 5),
     "ultimate": (120, 480, 7),
 }
-#: Token cost of each route (``x-token-cost`` in the OpenAPI files, or the generic costs).
+#: Token cost of each route (``x-token-cost`` in the OpenAPI files, or the generic costs:
+#: ``organizations.list`` is taken as the v2 list cost of persons and ``users.list`` as the
+#: generic v1 list cost, since the reference names neither).
 DEFAULT_COSTS: Mapping[str, int] = {
     "persons.list": 10,
     "persons.get": 1,
     "personFields.v2": 10,
+    "organizations.list": 10,
     "persons.v1.list": 20,
     "recents": 20,
     "leads.list": 20,
@@ -67,6 +70,7 @@ DEFAULT_COSTS: Mapping[str, int] = {
     "dealFields": 20,
     "leadFields": 20,
     "users.me": 2,
+    "users.list": 20,
 }
 BLOCK_PAGE = """<!DOCTYPE html>
 <html lang="en-US"><head><title>Attention Required! | Cloudflare</title></head>

@@ -47,22 +47,29 @@ class Company:
 
 @dataclass(slots=True)
 class User:
-    """A user of the account; persons and leads name one as owner."""
+    """A user of the account; persons and leads name one as owner. Pipedrive deletes no
+    users: a deactivated one keeps its id and name with ``active_flag`` false."""
 
     id: int
     name: str
     email: str
     is_admin: bool = False
+    active_flag: bool = True
+    created: int = 0
 
 
 @dataclass(slots=True)
 class Organization:
-    """An organization persons and leads can belong to."""
+    """An organization persons and leads can belong to; ``is_deleted`` marks a soft delete
+    (no list shows it; persons keep pointing at it). Times are whole seconds."""
 
     id: int
     name: str
     owner_id: int
     address: str | None = None
+    add_time: int = 0
+    update_time: int = 0
+    is_deleted: bool = False
 
 
 @dataclass(slots=True)

@@ -25,7 +25,17 @@ from .records import Person
 from .shapes import INCLUDE_FIELDS, person_v1, person_v2
 from .store import NotFound, Store
 
-__all__ = ["get_person", "list_person_fields_v2", "list_persons", "list_persons_v1", "recents"]
+__all__ = [
+    "decode_cursor",
+    "encode_cursor",
+    "get_person",
+    "id_set",
+    "list_person_fields_v2",
+    "list_persons",
+    "list_persons_v1",
+    "page_limit",
+    "recents",
+]
 
 MAX_LIMIT = 500
 MAX_IDS = 100
@@ -37,7 +47,8 @@ RECENT_ITEMS = (
 _SORTS: dict[str, SortField] = {name: name for name in SORT_FIELDS}
 
 
-def _limit(request: Request, options: EmulatorOptions, *, clamp: bool = False) -> int:
+def page_limit(request: Request, options: EmulatorOptions, *, clamp: bool = False) -> int:
+    """``limit`` (default 100): above 500 a 400 or clamped, per ``limit_over_max``."""
     limit = request.integer("limit", 100, minimum=1)
     assert limit is not None
     if limit > MAX_LIMIT and not clamp and options.limit_over_max == "error":
@@ -55,13 +66,15 @@ def _time(request: Request, name: str, strict: bool) -> float | None:
         raise ApiError.invalid(name, str(error)) from None
 
 
-def _encode_cursor(key: tuple[int, int], field: SortField, direction: str) -> str:
+def encode_cursor(key: tuple[int, int], field: SortField, direction: str) -> str:
+    """The opaque v2 cursor of the next page's first row, keyed ``(sort value, id)``."""
     payload = {"field": field, "fieldValue": key[0], "sortDirection": direction, "id": key[1]}
     raw = json.dumps(payload, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(raw: str, field: SortField, direction: str) -> tuple[int, int]:
+def decode_cursor(raw: str, field: SortField, direction: str) -> tuple[int, int]:
+    """The ``(sort value, id)`` key of a cursor; a 400 when it is not one of this sort."""
     try:
         payload = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
         key = (payload["fieldValue"], payload["id"])
@@ -71,6 +84,14 @@ def _decode_cursor(raw: str, field: SortField, direction: str) -> tuple[int, int
     if not valid or not all(isinstance(part, int) for part in key):
         raise ApiError.invalid("cursor", "invalid cursor for this sort")
     return key
+
+
+def id_set(request: Request) -> set[int] | None:
+    """The v2 ``ids`` filter (at most 100 integers), or None when absent."""
+    raw = request.names("ids")
+    if raw is not None and (len(raw) > MAX_IDS or not all(item.isdigit() for item in raw)):
+        raise ApiError.invalid("ids", f"must be at most {MAX_IDS} comma-separated integers")
+    return None if raw is None else {int(item) for item in raw}
 
 
 def _shape_options(request: Request) -> tuple[list[str] | None, list[str]]:
@@ -87,20 +108,17 @@ def _shape_options(request: Request) -> tuple[list[str] | None, list[str]]:
 
 def list_persons(store: Store, options: EmulatorOptions, request: Request) -> HTTPAnswer:
     """``GET /api/v2/persons``."""
-    limit = _limit(request, options)
+    limit = page_limit(request, options)
     sort_by = _SORTS[request.choice("sort_by", SORT_FIELDS)]
     direction = request.choice("sort_direction", ("asc", "desc"))
     since = _time(request, "updated_since", options.strict_timestamps)
     until = _time(request, "updated_until", options.strict_timestamps)
     custom, include = _shape_options(request)
-    raw_ids = request.names("ids")
-    if raw_ids is not None and (len(raw_ids) > MAX_IDS or not all(i.isdigit() for i in raw_ids)):
-        raise ApiError.invalid("ids", f"must be at most {MAX_IDS} comma-separated integers")
-    ids = None if raw_ids is None else {int(item) for item in raw_ids}
+    ids = id_set(request)
     filter_id = request.integer("filter_id", minimum=1)
     quick = {name: request.integer(name, minimum=1) for name in ("owner_id", "org_id", "deal_id")}
     cursor = request.one("cursor")
-    start = None if not cursor else _decode_cursor(cursor, sort_by, direction)
+    start = None if not cursor else decode_cursor(cursor, sort_by, direction)
     matches: Callable[[Person], bool] | None = None
     if filter_id is not None:
         try:
@@ -129,7 +147,7 @@ def list_persons(store: Store, options: EmulatorOptions, request: Request) -> HT
         matches=matches,
     )
     data = [person_v2(store, row, custom_keys=custom, include=include) for row in rows]
-    next_cursor = None if next_key is None else _encode_cursor(next_key, sort_by, direction)
+    next_cursor = None if next_key is None else encode_cursor(next_key, sort_by, direction)
     return success(data, {"next_cursor": next_cursor})
 
 
@@ -147,7 +165,7 @@ def get_person(store: Store, options: EmulatorOptions, request: Request) -> HTTP
 
 def list_person_fields_v2(store: Store, options: EmulatorOptions, request: Request) -> HTTPAnswer:
     """``GET /api/v2/personFields``: cursor pages (the cursor is an encoded offset)."""
-    limit = _limit(request, options)
+    limit = page_limit(request, options)
     cursor = request.one("cursor")
     offset = 0
     if cursor:
@@ -169,7 +187,7 @@ def _org_counts(store: Store) -> Counter[int]:
 def list_persons_v1(store: Store, options: EmulatorOptions, request: Request) -> HTTPAnswer:
     """``GET /v1/persons`` (out of support): id order, ``start``/``limit``, ``user_id``."""
     start = request.integer("start", 0)
-    limit = _limit(request, options, clamp=True)
+    limit = page_limit(request, options, clamp=True)
     assert start is not None
     owner = request.integer("user_id", minimum=1)
     rows, _ = store.index.page(
@@ -201,7 +219,7 @@ def recents(store: Store, options: EmulatorOptions, request: Request) -> HTTPAns
     if unknown:
         raise ApiError.invalid("items", f"unknown item type(s) {', '.join(unknown)}")
     start = request.integer("start", 0)
-    limit = _limit(request, options, clamp=True)
+    limit = page_limit(request, options, clamp=True)
     assert start is not None
     since = max(since, store.seconds() - options.recents_days * 86_400)
     rows: list[Person] = []

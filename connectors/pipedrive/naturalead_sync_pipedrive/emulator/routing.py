@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from naturalead_sync.loopback import HTTPAnswer
 
-from . import routes_leads, routes_persons
+from . import routes_account, routes_leads, routes_persons
 from .protocol import ApiError, EmulatorOptions, Request
 from .store import Store
 
@@ -43,6 +43,9 @@ ROUTES = (
     _route(
         "v2", "/personFields", "personFields.v2", routes_persons.list_person_fields_v2, _CONTACTS
     ),
+    _route(
+        "v2", "/organizations", "organizations.list", routes_account.list_organizations, _CONTACTS
+    ),
     _route("v1", "/persons", "persons.v1.list", routes_persons.list_persons_v1, _CONTACTS),
     _route("v1", "/recents", "recents", routes_persons.recents, ("recents:read",)),
     _route("v1", "/leads", "leads.list", routes_leads.list_leads, _LEADS),
@@ -52,6 +55,7 @@ ROUTES = (
     _route("v1", "/personFields", "personFields", routes_leads.person_fields, _CONTACTS),
     _route("v1", "/dealFields", "dealFields", routes_leads.lead_fields, _DEALS),
     _route("v1", "/leadFields", "leadFields", routes_leads.lead_fields, _LEADS + _DEALS),
+    _route("v1", "/users", "users.list", routes_account.list_users, ("users:read",)),
     _route("v1", "/users/me", "users.me", routes_leads.users_me, ()),
 )
 _PREFIXES = (("/api/v2/", "v2"), ("/api/v1/", "v1"), ("/v1/", "v1"))

@@ -1,5 +1,5 @@
-"""Wire shapes of stored records: v2 persons, v1 persons (legacy and recents), v1 leads,
-lead labels and ``/v1/users/me``.
+"""Wire shapes of stored records: v2 persons and organizations, v1 persons (legacy and
+recents), v1 leads, lead labels, and v1 users (``/v1/users`` and ``/v1/users/me``).
 
 v2 persons nest custom values under ``custom_fields`` (every custom field, ``null`` when
 unset); v1 persons put them at the root in the flat v1 form; v1 leads put deal-field values
@@ -13,16 +13,18 @@ from typing import Any
 
 from .clock import format_lead_time, format_rfc3339, format_v1
 from .fields import v1_items
-from .records import Lead, LeadLabel, Person, User
+from .records import Lead, LeadLabel, Organization, Person, User
 from .store import Store
 
 __all__ = [
     "INCLUDE_FIELDS",
     "lead_label",
     "lead_v1",
+    "organization_v2",
     "person_v1",
     "person_v2",
     "user_me",
+    "user_v1",
 ]
 
 #: The opt-in extras of ``include_fields`` with the value every emulated person has.
@@ -200,8 +202,28 @@ def lead_label(label: LeadLabel) -> dict[str, Any]:
     }
 
 
-def user_me(store: Store, user: User) -> dict[str, Any]:
-    """``/v1/users/me`` for ``user``: the user plus the company, ``company_domain`` included."""
+def organization_v2(org: Organization) -> dict[str, Any]:
+    """The v2 organization (``GET /api/v2/organizations``): int ``owner_id``, RFC 3339 times,
+    the address as an object, nested ``custom_fields`` (none are emulated)."""
+    address = None
+    if org.address is not None:
+        address = {"value": org.address, "formatted_address": org.address}
+    return {
+        "id": org.id,
+        "name": org.name,
+        "owner_id": org.owner_id,
+        "add_time": format_rfc3339(org.add_time),
+        "update_time": format_rfc3339(org.update_time),
+        "is_deleted": org.is_deleted,
+        "visible_to": 3,
+        "label_ids": [],
+        "address": address,
+        "custom_fields": {},
+    }
+
+
+def user_v1(user: User, *, is_you: bool) -> dict[str, Any]:
+    """One v1 user (``/v1/users`` items); ``is_you`` marks the token's own user."""
     return {
         "id": user.id,
         "name": user.name,
@@ -211,13 +233,26 @@ def user_me(store: Store, user: User) -> dict[str, Any]:
         "lang": 1,
         "phone": None,
         "activated": True,
+        "last_login": None,
+        "created": format_v1(user.created),
+        "modified": format_v1(user.created),
+        "has_created_company": user.id == 1,
+        "access": [{"app": "sales", "admin": user.is_admin, "permission_set_id": "1"}],
         "is_admin": int(user.is_admin),
         "role_id": 1,
+        "icon_url": None,
         "timezone_name": "UTC",
         "timezone_offset": "+00:00",
-        "active_flag": True,
-        "is_you": True,
+        "active_flag": user.active_flag,
+        "is_you": is_you,
         "is_deleted": False,
+    }
+
+
+def user_me(store: Store, user: User) -> dict[str, Any]:
+    """``/v1/users/me`` for ``user``: the user plus the company, ``company_domain`` included."""
+    return {
+        **user_v1(user, is_you=True),
         "company_id": store.company.id,
         "company_name": store.company.name,
         "company_domain": store.company.domain,

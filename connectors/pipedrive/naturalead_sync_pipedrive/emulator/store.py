@@ -74,15 +74,24 @@ class Store:
 
     def add_user(self, name: str, email: str, *, is_admin: bool = False) -> User:
         """Add a user (an owner for persons and leads)."""
-        user = User(len(self.users) + 1, name, email, is_admin)
+        user = User(len(self.users) + 1, name, email, is_admin, created=self.seconds())
         self.users[user.id] = user
         return user
 
     def add_org(self, name: str, owner_id: int | None = None) -> Organization:
         """Add an organization owned by ``owner_id`` (default: the first user)."""
         owner = self._user(owner_id)
-        org = Organization(len(self.orgs) + 1, name, owner, f"{len(self.orgs) + 1} Main St")
+        number, now = len(self.orgs) + 1, self.seconds()
+        org = Organization(number, name, owner, f"{number} Main St", now, now)
         self.orgs[org.id] = org
+        return org
+
+    def delete_org(self, org_id: int) -> Organization:
+        """Soft-delete an organization: lists leave it out, its persons keep its id."""
+        org = self.orgs.get(org_id)
+        if org is None or org.is_deleted:
+            raise NotFound(f"organization {org_id}")
+        org.is_deleted, org.update_time = True, self.seconds()
         return org
 
     def add_person_label(self, name: str, color: str = "blue") -> int:
