@@ -4,6 +4,7 @@ Run by hand (figures go in benchmarks/README.md and benchmarks/results/):
 
     uv run python benchmarks/bench_core.py all
     uv run python benchmarks/bench_core.py throughput --n 20000 --window 10
+    uv run python benchmarks/bench_core.py loopback --n 20000 --window 30 [--latency 0.1]
     uv run python benchmarks/bench_core.py cpu --n 100000
     uv run python benchmarks/bench_core.py rss --n 100000 --n 1000000
 
@@ -11,6 +12,9 @@ throughput: N changed leads from a CSV into the in-process sandbox with the real
     in time (50 requests and 5,000 leads per ``--window`` seconds instead of 60). The theoretical
     minimum is the moment the last request may start: (ceil(requests / 50) - 1) x window.
     Also reports 429s and the requests an unchanged re-run sends.
+loopback: the same against the sandbox served over loopback HTTP in a child process
+    (benchmarks/loopback_sandbox.py): real sockets, a server with its own GIL, and the server's
+    own count of requests, 429s and the most requests it counted in any window.
 cpu: the engine with the network out of the way (a transport that accepts every batch at
     once, limits lifted): process CPU seconds per lead, CSV parsing and state writes included.
 rss: peak resident memory of a child process syncing N leads the same way.
@@ -34,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from loopback_sandbox import DEFAULT_KEY, SandboxProcess
 
 from naturalead_sync import Connector, Lead, SourceRecord, Window, hookimpl
 from naturalead_sync.client import NaturaleadClient
@@ -43,9 +48,11 @@ from naturalead_sync.runner import Runtime, run
 RESULTS = Path(__file__).parent / "results"
 
 
-def make_csv(path: Path, n: int) -> None:
-    """N leads modified an hour ago (inside the next run's 2 h lookback)."""
-    modified = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+def make_csv(path: Path, n: int, *, distinct: bool = False) -> None:
+    """N leads modified an hour ago (inside the next run's 2 h lookback); with ``distinct``,
+    each a millisecond after the one before (the last an hour ago) instead of all at once."""
+    last = datetime.now(UTC) - timedelta(hours=1)
+    modified = last.isoformat()
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(
@@ -60,16 +67,19 @@ def make_csv(path: Path, n: int) -> None:
                     f"+1415{2000000 + i % 7999999:07d}",
                     f"lead{i}@example.com",
                     f"Company {i % 97}",
-                    modified,
+                    (last - timedelta(milliseconds=n - i)).isoformat() if distinct else modified,
                 ]
             )
 
 
-def make_config(folder: Path, window: float, requests: int = 50, leads: int = 5000) -> Config:
+def make_config(
+    folder: Path, window: float, requests: int = 50, leads: int = 5000, url: str | None = None
+) -> Config:
     path = folder / "bench.toml"
+    target = f'url = "{url}"\napi_key = "{DEFAULT_KEY}"' if url else 'sandbox = "sandbox.db"'
     path.write_text(f"""
 [destination]
-sandbox = "sandbox.db"
+{target}
 [destination.limits]
 requests_per_window = {requests}
 leads_per_window = {leads}
@@ -128,6 +138,46 @@ def throughput(n: int, window: float) -> dict[str, Any]:
         "retries": report.retries,
         "status": report.status,
         "rerun_requests": rerun.upsert_requests + rerun.delete_requests,
+    }
+
+
+def loopback(n: int, window: float, latency: float = 0.0) -> dict[str, Any]:
+    """``throughput`` over real HTTP: the sandbox served on loopback by a child process
+    (``latency``: seconds the server adds to every answer, as a network round trip would)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        make_csv(folder / "leads.csv", n)
+        with SandboxProcess(window, db=folder / "sandbox.db", latency=latency) as server:
+            config = make_config(folder, window, url=server.url)
+            cpu = time.process_time()
+            started = time.monotonic()
+            report = run(Runtime(config)).connections[0]
+            wall = time.monotonic() - started
+            cpu = time.process_time() - cpu
+            first = server.stats()
+            rerun = run(Runtime(config)).connections[0]
+            second = server.stats()
+    minimum = (math.ceil(math.ceil(n / 100) / 50) - 1) * window
+    return {
+        "benchmark": "loopback",
+        "leads": n,
+        "window_seconds": window,
+        "latency_seconds": latency,
+        "wall_seconds": round(wall, 3),
+        "theoretical_minimum_seconds": minimum,
+        "ratio": round(wall / minimum, 4) if minimum else None,
+        "server_span_seconds": round(first["last_received"] - first["first_received"], 3),
+        "upsert_requests": report.upsert_requests,
+        "server_requests": first["requests"],
+        "http_429": first["http_429"],
+        "client_429": report.rate_limited,
+        "retries": report.retries,
+        "max_requests_in_any_window": first["max_requests_in_any_window"],
+        "leads_stored": first["items"],
+        "client_cpu_us_per_lead": round(cpu / n * 1e6, 2),
+        "status": report.status,
+        "rerun_requests": rerun.upsert_requests + rerun.delete_requests,
+        "rerun_server_requests": second["requests"],
     }
 
 
@@ -248,9 +298,13 @@ def _rss_child(n: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=["throughput", "cpu", "engine", "rss", "all", "_rss_child"])
+    modes = ["throughput", "loopback", "cpu", "engine", "rss", "all", "_rss_child"]
+    parser.add_argument("what", choices=modes)
     parser.add_argument("--n", type=int, action="append", help="Leads (repeatable for rss).")
     parser.add_argument("--window", type=float, default=10.0, help="Scaled window, seconds.")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="loopback: seconds added to every answer."
+    )
     args = parser.parse_args()
     if args.what == "_rss_child":
         _rss_child(args.n[0])
@@ -258,6 +312,8 @@ def main() -> None:
     results = []
     if args.what in ("throughput", "all"):
         results += [throughput(n, args.window) for n in (args.n or [20_000])]
+    if args.what in ("loopback", "all"):
+        results += [loopback(n, args.window, args.latency) for n in (args.n or [20_000])]
     if args.what in ("cpu", "all"):
         results += [cpu(n) for n in (args.n or [100_000])]
     if args.what in ("engine", "all"):
