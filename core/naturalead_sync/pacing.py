@@ -74,6 +74,23 @@ class Pacer:
         self._sent.append((self.clock(), items))
         self._items_in_window += items
 
+    def recent(self) -> list[tuple[float, int]]:
+        """The requests still inside the window, as (seconds ago, items), oldest first: what
+        the next run must count (see :meth:`preload`)."""
+        now = self.clock()
+        self._prune(now)
+        return [(now - stamp, items) for stamp, items in self._sent]
+
+    def preload(self, recent: list[tuple[float, int]], elapsed: float) -> None:
+        """Count requests an earlier run sent: ``recent`` as :meth:`recent` gave it,
+        ``elapsed`` seconds ago. A run started right after another then waits where the
+        server's window says so, instead of meeting a 429."""
+        now = self.clock()
+        earlier = [(now - age - elapsed, items) for age, items in recent if age + elapsed >= 0]
+        kept = [(stamp, items) for stamp, items in earlier if stamp > now - self.window]
+        self._sent = deque(sorted([*kept, *self._sent]))
+        self._items_in_window = sum(items for _, items in self._sent)
+
     def defer(self, seconds: float) -> None:
         """Send nothing for ``seconds`` (after a 429's ``Retry-After``, or an empty budget)."""
         self._blocked_until = max(self._blocked_until, self.clock() + seconds)

@@ -252,16 +252,22 @@ def run(
     client = None if options.dry_run else runtime.client_factory(runtime.config)
     try:
         with runtime.state() as state:
-            for connection in connections:
-                report, fatal = _sync_one(
-                    runtime, connection, connectors, state, client, options, progress
-                )
-                result.connections.append(report)
-                notify_run_finished(runtime.pm, report)
-                if on_report is not None:
-                    on_report(report)
-                if fatal:
-                    break
+            if client is not None:  # the previous run's last window still counts
+                client.pacer.preload(*state.recent_sends())
+            try:
+                for connection in connections:
+                    report, fatal = _sync_one(
+                        runtime, connection, connectors, state, client, options, progress
+                    )
+                    result.connections.append(report)
+                    notify_run_finished(runtime.pm, report)
+                    if on_report is not None:
+                        on_report(report)
+                    if fatal:
+                        break
+            finally:
+                if client is not None:
+                    state.save_recent_sends(client.pacer.recent())
     finally:
         if client is not None:
             client.close()

@@ -19,6 +19,7 @@ import fcntl
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -327,6 +328,25 @@ class StateStore:
                 (connection, run_id),
             )
         ]
+
+    def recent_sends(self) -> tuple[list[tuple[float, int]], float]:
+        """The requests the last run sent inside its final pacing window, as (seconds ago,
+        items), and how many seconds ago that was (wall clock); empty when unknown."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='recent_sends'").fetchone()
+        if row is None:
+            return [], 0.0
+        try:
+            saved = json.loads(row[0])
+            sends = [(float(age), int(items)) for age, items in saved["sent"]]
+            return sends, max(time.time() - float(saved["at"]), 0.0)
+        except (ValueError, KeyError, TypeError):
+            return [], 0.0
+
+    def save_recent_sends(self, sends: list[tuple[float, int]]) -> None:
+        """Keep the last pacing window's requests for the next run (see :meth:`recent_sends`)."""
+        value = json.dumps({"at": time.time(), "sent": sends})
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('recent_sends', ?)", (value,))
 
     def live_native_ids(self, connection: str) -> Iterator[tuple[str, str]]:
         """(lead_id, native_id) of every lead not deleted, for reconciliation."""

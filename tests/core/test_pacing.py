@@ -102,3 +102,21 @@ def test_real_client_against_sandbox_keeps_every_window_under_the_limit(
     minimum = (batches // per_window - 1) * window
     first_window_spread = log[per_window - 1].received - log[0].received
     assert client.pacer.waited <= minimum + first_window_spread + 0.05
+
+
+def test_a_run_counts_the_requests_of_the_run_before_it() -> None:
+    before = FakeClock(100.0)
+    first = Pacer(3, 1000, 10.0, clock=before, sleep=before.sleep)
+    for _ in range(3):
+        first.acquire(1)
+        first.record(1)
+        before.advance(1.0)
+    saved = first.recent()  # ages 3, 2 and 1 seconds
+    assert [age for age, _ in saved] == [3.0, 2.0, 1.0]
+    after = FakeClock(5000.0)  # another process: another monotonic clock
+    second = Pacer(3, 1000, 10.0, clock=after, sleep=after.sleep)
+    second.preload(saved, elapsed=2.0)  # started two seconds later
+    # The oldest of the three left the window 10 s after it was sent: 5 s from now.
+    assert second.wait_needed(1) == 5.0
+    second.preload([(9.5, 1)], elapsed=1.0)  # already out of the window: ignored
+    assert second.wait_needed(1) == 5.0

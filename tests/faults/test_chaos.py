@@ -1,0 +1,228 @@
+"""A seeded chaos run: a CSV source that changes between runs, synced over loopback HTTP into a
+sandbox that fails on purpose, until a run finds nothing left to do.
+
+The source is the ``custom`` connector on a CSV file (what a user points it at): N leads, then
+rounds of updates, deletes (rows flagged ``deleted``), inserts, and leads Naturalead must refuse
+(a phone that already belongs to another lead: refused by the API; an invalid email: refused
+locally). The sandbox is served with :func:`naturalead_sync.loopback.serve` and reached by the
+real client through ``destination.url``; it answers 5% of requests with a 503, drops 5% of the
+connections after committing, answers 3% after the client's timeout, and sends 5% spurious 429s,
+all drawn from one seed (the same seed gives the same fault sequence). Its window is compressed
+to 1 s so the run takes seconds.
+
+At the end the sandbox holds exactly the source's live, valid leads with their latest values, the
+failed list holds exactly the refused leads with their reasons, and the sandbox's own request log
+shows no sliding window of a run over the limit and no 429 that pacing could have avoided.
+
+CI runs N = 2,000 (about 5 s). The long form (about 40 s), by hand::
+
+    uv run pytest tests/faults/test_chaos.py --chaos-leads 20000
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from naturalead_sync.engine import RunOptions
+from naturalead_sync.loopback import serve
+from naturalead_sync.report import ConnectionReport
+from naturalead_sync.runner import Runtime, run
+from naturalead_sync.sandbox import DEFAULT_KEY, Faults, RequestRecord, Sandbox
+from naturalead_sync.state import StateStore
+from support import lead_row, make_config, write_csv
+
+SEED = 20260301
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+ROUND = timedelta(hours=1)
+ROUNDS = 4  # the initial load and three rounds of changes
+QUIET_RUNS = 5  # runs allowed after the last round to become quiet
+REQUESTS_PER_WINDOW = 20
+WINDOW_SECONDS = 1.0
+CLIENT_TIMEOUT = 2.0  # support.config_text's retry.timeout
+FAULTS = Faults(
+    error_rate=0.05,
+    drop_after_commit_rate=0.05,
+    slow_rate=0.03,
+    slow_seconds=CLIENT_TIMEOUT + 0.2,
+    rate_limit_burst_rate=0.05,
+    seed=SEED,
+)
+COLLISION = "already belongs to another lead"
+
+
+@dataclass
+class ChaosSource:
+    """The CSV source and what the sandbox must end up holding.
+
+    Rows stay in file order; a deleted lead keeps its row, flagged. The first ``anchors`` ids
+    never change: their phones are the ones colliding leads borrow, so each collision is
+    refused whichever order the retries take (an anchor always precedes its borrower in the file).
+    """
+
+    size: int
+    rng: random.Random = field(default_factory=lambda: random.Random(SEED))
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)  # lead_id -> reason fragment
+    anchors: int = 50
+    borrowed: int = 0
+
+    def __post_init__(self) -> None:
+        for n in range(self.size):
+            self._put(n, self._stamp(0), version=0)
+        self.refuse(0)
+
+    @property
+    def next_id(self) -> int:
+        """The id of the next inserted lead."""
+        return len(self.rows)
+
+    def _stamp(self, round_: int) -> str:
+        """A modification time inside round ``round_`` (before that round's run)."""
+        return (T0 + round_ * ROUND + timedelta(seconds=self.rng.uniform(0, 1800))).isoformat()
+
+    def _put(self, n: int, updated: str, version: int, **overrides: str) -> None:
+        values = {
+            "phone": f"+14152{n:06d}",
+            "last_name": f"Last{n}v{version}",
+            "email": f"lead{n}.v{version}@example.com",
+            "company": f"Company {n % 7} v{version}",
+            **overrides,
+        }
+        self.rows[str(n)] = lead_row(n, updated, **values)
+
+    def refuse(self, round_: int) -> None:
+        """Insert two leads the API refuses (a borrowed phone) and two refused locally."""
+        for _ in range(2):
+            anchor = self.rows[str(self.borrowed % self.anchors)]
+            self.borrowed += 1
+            self.refused[str(self.next_id)] = COLLISION
+            self._put(self.next_id, self._stamp(round_), 0, phone=anchor["phone"])
+        for _ in range(2):
+            self.refused[str(self.next_id)] = "email"
+            self._put(self.next_id, self._stamp(round_), 0, email="no-at-sign.example.com")
+
+    def change(self, round_: int) -> None:
+        """Update 5% and delete 1% of the changeable live leads, insert 2% and four refused."""
+        changeable = [
+            key
+            for key, row in self.rows.items()
+            if int(key) >= self.anchors and not row["deleted"] and key not in self.refused
+        ]
+        picked = self.rng.sample(changeable, len(changeable) * 6 // 100)
+        cut = len(picked) * 5 // 6
+        for key in picked[:cut]:
+            self._put(int(key), self._stamp(round_), version=round_)
+        for key in picked[cut:]:
+            self.rows[key] = {**self.rows[key], "updated_at": self._stamp(round_), "deleted": "1"}
+        for _ in range(self.size * 2 // 100):
+            self._put(self.next_id, self._stamp(round_), version=round_)
+        self.refuse(round_)
+
+    def expected(self) -> dict[str, dict[str, Any]]:
+        """What the sandbox must hold: each live, valid lead's latest values."""
+        return {
+            key: {
+                "name": f"{row['first_name']} {row['last_name']}",
+                "phone": row["phone"],
+                "email": row["email"],
+                "customFields": {"company": row["company"]},
+            }
+            for key, row in self.rows.items()
+            if not row["deleted"] and key not in self.refused
+        }
+
+
+def busiest_window(log: list[RequestRecord], seconds: float) -> int:
+    """The most requests the sandbox received within any sliding window of ``seconds``, 429s
+    included (by its own clock; a window holds the stamps later than ``now - seconds``, as the
+    sandbox's does)."""
+    stamps = sorted(record.received for record in log)
+    busiest = start = 0
+    for end, stamp in enumerate(stamps):
+        while stamps[start] <= stamp - seconds:
+            start += 1
+        busiest = max(busiest, end - start + 1)
+    return busiest
+
+
+@pytest.fixture
+def chaos_leads(request: pytest.FixtureRequest) -> int:
+    """N, from ``--chaos-leads`` (tests/conftest.py)."""
+    return int(request.config.getoption("--chaos-leads"))
+
+
+def test_seeded_chaos_converges_to_the_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chaos_leads: int
+) -> None:
+    source = ChaosSource(chaos_leads)
+    box = Sandbox(
+        tmp_path / "sandbox.db",
+        requests_per_window=REQUESTS_PER_WINDOW,
+        window_seconds=WINDOW_SECONDS,
+        faults=FAULTS,
+    )
+    reports: list[ConnectionReport] = []
+    ends: list[int] = []  # where each run's requests end in the sandbox's log
+    monkeypatch.setenv("NATURALEAD_API_KEY", DEFAULT_KEY)
+    with serve(box) as server:
+        config = make_config(
+            tmp_path,
+            destination=f'url = "{server.url}"\napi_key = "${{NATURALEAD_API_KEY}}"',
+            limits=f"requests_per_window = {REQUESTS_PER_WINDOW}\nleads_per_window = "
+            f'{REQUESTS_PER_WINDOW * 100}\nwindow = "{WINDOW_SECONDS}s"',
+        )
+
+        def sync(round_: int) -> ConnectionReport:
+            moment = T0 + (round_ + 1) * ROUND  # after every change of the round
+            options = RunOptions(now=lambda: moment)
+            reports.append(run(Runtime(config), options=options).connections[0])
+            ends.append(len(box.request_log))
+            return reports[-1]
+
+        for round_ in range(ROUNDS):
+            if round_:
+                source.change(round_)
+            write_csv(tmp_path / "leads.csv", list(source.rows.values()))
+            sync(round_)
+        for extra in range(QUIET_RUNS):
+            last = sync(ROUNDS + extra)
+            if last.status != "failed" and last.upsert_requests + last.delete_requests == 0:
+                break
+        else:
+            pytest.fail(f"no quiet run after {QUIET_RUNS} tries: {[r.status for r in reports]}")
+
+    # 0 lost, 0 extra, 0 stale.
+    held = {
+        lead["lead_id"]: {k: lead[k] for k in ("name", "phone", "email", "customFields")}
+        for lead in box.leads()
+    }
+    expected = source.expected()
+    assert sorted(expected.keys() - held.keys(), key=int) == [], "lost"
+    assert sorted(held.keys() - expected.keys(), key=int) == [], "extra"
+    stale = [key for key, lead in expected.items() if held[key] != lead]
+    assert stale == [], f"stale: {stale[:5]} e.g. {held[stale[0]] if stale else ''}"
+
+    # Every refused lead is in the failed list with its reason; the API's refusals were
+    # reported as the API's.
+    with StateStore(tmp_path / "state.db") as state:
+        failed = {entry.lead_id: entry.error or "" for _, entry in state.failed("csv")}
+    assert failed.keys() == source.refused.keys()
+    assert [key for key, reason in source.refused.items() if reason not in failed[key]] == []
+    by_api = {r.lead_id for report in reports for r in report.rejections if r.where == "api"}
+    assert by_api == {key for key, reason in source.refused.items() if reason == COLLISION}
+
+    # The faults happened, and each run's pacing kept every window under the limit by the
+    # sandbox's clock (across runs: test_pacing_across_runs.py).
+    actions = {record.action for record in box.request_log}
+    assert {"500", "drop", "slow", "429"} <= actions
+    runs = [box.request_log[start:end] for start, end in pairwise([0, *ends])]
+    assert max(busiest_window(log, WINDOW_SECONDS) for log in runs) <= REQUESTS_PER_WINDOW
+    assert [r for r in box.request_log if r.rate_limited and r.action != "429"] == []
+    box.close()
