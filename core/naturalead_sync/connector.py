@@ -113,6 +113,13 @@ class Connector(ABC):
     default_settle: ClassVar[timedelta] = timedelta(0)
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
+        """Keep ``settings`` (an instance of the class's ``Settings``, else TypeError) and
+        ``context``. A subclass that declares ``settings: ItsSettings`` can rely on that type."""
+        if not isinstance(settings, type(self).Settings):
+            raise TypeError(
+                f"{type(self).__name__} needs {type(self).Settings.__name__}, "
+                f"not {type(settings).__name__}"
+            )
         self.settings = settings
         self.context = context
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from naturalead_sync import ConnectorContext
+from naturalead_sync import ConnectorContext, ConnectorSettings
 
 
 def test_http_client_carries_core_timeout_and_user_agent(tmp_path: Path) -> None:
@@ -45,3 +45,10 @@ def test_bad_records_go_to_the_sink_or_the_log(caplog: pytest.LogCaptureFixture)
     with caplog.at_level(logging.WARNING):
         ConnectorContext("crm").report_bad_record("file line 4", "bad time", "42")
     assert "crm: bad record file line 4: bad time" in caplog.text
+
+
+def test_a_connector_refuses_settings_of_another_model() -> None:
+    from naturalead_sync_hubspot import HubSpotConnector
+
+    with pytest.raises(TypeError, match="HubSpotConnector needs HubSpotSettings, not"):
+        HubSpotConnector(ConnectorSettings(), ConnectorContext(connection="t"))

@@ -66,8 +66,11 @@ class CustomConnector(Connector):
         return super().__new__(cls)
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
-        super().__init__(settings, context)
+        # ``settings`` is the chosen source's model, not CustomSettings: the source (itself a
+        # Connector) checks its type, and this class only hands calls on to it.
         self.source: Source = open_source(settings, context)
+        self.settings = settings
+        self.context = context
         self.ordered = self.source.ordered
 
     def fetch_changed(self, window: Window) -> Iterable[SourceRecord]:

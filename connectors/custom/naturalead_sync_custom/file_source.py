@@ -61,13 +61,10 @@ class FileSource(Connector):
     settings: CustomSettings
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
-        if not isinstance(settings, CustomSettings):
-            raise TypeError(f"FileSource needs CustomSettings, not {type(settings).__name__}")
         super().__init__(settings, context)
-        self.settings = settings
-        self.ordered = settings.sorted
-        self._zone = zone(settings.timezone)
-        self._deleted_values = frozenset(settings.deleted_values)
+        self.ordered = self.settings.sorted
+        self._zone = zone(self.settings.timezone)
+        self._deleted_values = frozenset(self.settings.deleted_values)
 
     # -- reading ------------------------------------------------------------------------------
 

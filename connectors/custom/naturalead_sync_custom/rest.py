@@ -66,20 +66,19 @@ class RestSource(Connector):
     settings: RestSettings
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
-        if not isinstance(settings, RestSettings):
-            raise TypeError(f"RestSource needs RestSettings, not {type(settings).__name__}")
         super().__init__(settings, context)
-        self.settings = settings
-        self.ordered = settings.sorted
+        self.ordered = self.settings.sorted
         auth = None
-        if settings.auth == "basic" and settings.username and settings.password:
-            auth = httpx.BasicAuth(settings.username, settings.password.get_secret_value())
-        self._http = context.http_client(headers=_headers(settings), auth=auth)
+        if self.settings.auth == "basic" and self.settings.username and self.settings.password:
+            auth = httpx.BasicAuth(
+                self.settings.username, self.settings.password.get_secret_value()
+            )
+        self._http = context.http_client(headers=_headers(self.settings), auth=auth)
         self._reader = RecordReader(
             context,
             id_setting="id_path",
             modified_setting="modified_path",
-            timezone=zone(settings.timezone),
+            timezone=zone(self.settings.timezone),
         )
 
     # -- paging ---------------------------------------------------------------------------------

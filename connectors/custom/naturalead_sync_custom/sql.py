@@ -70,30 +70,27 @@ class SqlSource(Connector):
     settings: SqlSettings
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
-        if not isinstance(settings, SqlSettings):
-            raise TypeError(f"SqlSource needs SqlSettings, not {type(settings).__name__}")
         super().__init__(settings, context)
-        self.settings = settings
-        self._deleted_values = frozenset(settings.deleted_values)
-        self._zone = zone(settings.timezone) if settings.timezone is not None else None
+        self._deleted_values = frozenset(self.settings.deleted_values)
+        self._zone = zone(self.settings.timezone) if self.settings.timezone is not None else None
         self._reader = RecordReader(
             context,
             id_setting="id_column",
             modified_setting="modified_column",
             timezone=self._zone,
         )
-        url = sa.make_url(settings.url.get_secret_value())
+        url = sa.make_url(self.settings.url.get_secret_value())
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             url = url.set(database=str(context.resolve_path(url.database)))
         self._where = url.render_as_string(hide_password=True)
         self._engine = sa.create_engine(url, pool_pre_ping=False)
         self._source: sa.FromClause = (
-            _table(settings.table)
-            if settings.table is not None
-            else sa.text(settings.query or "").columns().subquery("source")
+            _table(self.settings.table)
+            if self.settings.table is not None
+            else sa.text(self.settings.query or "").columns().subquery("source")
         )
-        self._id: sa.ColumnClause[Any] = sa.column(settings.id_column)
-        self._modified: sa.ColumnClause[Any] = sa.column(settings.modified_column)
+        self._id: sa.ColumnClause[Any] = sa.column(self.settings.id_column)
+        self._modified: sa.ColumnClause[Any] = sa.column(self.settings.modified_column)
 
     # -- statements -----------------------------------------------------------------------------
 

@@ -111,19 +111,16 @@ class HubSpotConnector(Connector):
     settings: HubSpotSettings
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
-        if not isinstance(settings, HubSpotSettings):
-            raise TypeError(
-                f"HubSpotConnector needs HubSpotSettings, not {type(settings).__name__}"
-            )
         super().__init__(settings, context)
-        self.settings = settings
-        self.api = HubSpotApi(settings, context)
-        self._type = settings.object
+        self.api = HubSpotApi(self.settings, context)
+        self._type = self.settings.object
         self._modified = _MODIFIED[self._type]
         defaults = LEAD_PROPERTIES if self._type == "leads" else CONTACT_PROPERTIES
-        self._properties = list(dict.fromkeys([*defaults, self._modified, *settings.properties]))
+        self._properties = list(
+            dict.fromkeys([*defaults, self._modified, *self.settings.properties])
+        )
         custom = LEAD_CUSTOM_FIELDS if self._type == "leads" else CONTACT_CUSTOM_FIELDS
-        self._custom_fields = list(dict.fromkeys([*custom, *settings.properties]))
+        self._custom_fields = list(dict.fromkeys([*custom, *self.settings.properties]))
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -105,15 +105,10 @@ class PipedriveConnector(Connector):
     settings: PipedriveSettings
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
-        if not isinstance(settings, PipedriveSettings):
-            raise TypeError(
-                f"PipedriveConnector needs PipedriveSettings, not {type(settings).__name__}"
-            )
         super().__init__(settings, context)
-        self.settings = settings
-        self.api = PipedriveApi(settings, context)
+        self.api = PipedriveApi(self.settings, context)
         self._names = Names(self.api)
-        self._leads = settings.object == "leads"
+        self._leads = self.settings.object == "leads"
         self.ordered = not self._leads
         self._catalog: FieldCatalog | None = None
         self._fields: list[CustomField] = []

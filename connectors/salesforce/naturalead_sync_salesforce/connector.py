@@ -166,20 +166,15 @@ class SalesforceConnector(Connector):
     settings: SalesforceSettings
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
-        if not isinstance(settings, SalesforceSettings):
-            raise TypeError(
-                f"SalesforceConnector needs SalesforceSettings, not {type(settings).__name__}"
-            )
         super().__init__(settings, context)
-        self.settings = settings
-        self.api = SalesforceApi(settings, context, self.session)
-        self._object = settings.object
-        self._converted_deleted = self._object == "Lead" and settings.converted == "delete"
+        self.api = SalesforceApi(self.settings, context, self.session)
+        self._object = self.settings.object
+        self._converted_deleted = self._object == "Lead" and self.settings.converted == "delete"
         defaults = DEFAULT_FIELDS.get(self._object, ("Name",))
-        wanted = ["Id", "SystemModstamp", *defaults, *settings.fields]
+        wanted = ["Id", "SystemModstamp", *defaults, *self.settings.fields]
         self._fields = list({name.lower(): name for name in reversed(wanted)}.values())[::-1]
         custom = CUSTOM_FIELDS.get(self._object, ())
-        self._custom_fields = list(dict.fromkeys([*custom, *settings.fields]))
+        self._custom_fields = list(dict.fromkeys([*custom, *self.settings.fields]))
 
     def session(self) -> requests.Session:
         """The ``requests.Session`` every Salesforce call goes through (logins included).

@@ -42,15 +42,12 @@ class AcmeConnector(Connector):
     settings: AcmeSettings
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
-        if not isinstance(settings, AcmeSettings):
-            raise TypeError(f"needs AcmeSettings, not {type(settings).__name__}")
         super().__init__(settings, context)
-        self.settings = settings
-        token = settings.api_token.get_secret_value()
+        token = self.settings.api_token.get_secret_value()
         # Core's client: its timeout, user agent and bounded retries (429, 5xx, dropped
         # connections). The token goes in a header, never in a URL that could be logged.
         self._http = context.http_client(
-            base_url=settings.base_url, headers={"Authorization": f"Bearer {token}"}
+            base_url=self.settings.base_url, headers={"Authorization": f"Bearer {token}"}
         )
 
     def fetch_changed(self, window: Window) -> Iterator[SourceRecord]:
