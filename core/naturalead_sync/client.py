@@ -299,6 +299,7 @@ class NaturaleadClient:
         limited = 0
         while True:
             self.pacer.acquire(items)
+            sent_at = self._clock()
             if method == "POST":
                 self.stats.upsert_requests += 1
             else:
@@ -311,6 +312,8 @@ class NaturaleadClient:
                 response = None
             finally:
                 self.pacer.record(items)
+            if response is not None:
+                self._heed_rate_limit(response.headers, sent_at)
             if isinstance(problem, _Answer):
                 return problem
             elapsed = self._clock() - started
@@ -346,12 +349,30 @@ class NaturaleadClient:
             log.warning("%s %s: %s; retry %d in %.1fs", method, SYNC_PATH, problem, failures, delay)
             self._sleep(delay)
 
+    def _heed_rate_limit(self, headers: httpx.Headers, sent_at: float) -> None:
+        """Wait out an empty server window the pacer does not know about.
+
+        The server counted the request at some moment between ``sent_at`` and now, over the
+        window before that moment. The pacer stamps each request when its answer arrives, so
+        its count over the window before ``sent_at`` includes every request of this client the
+        server counted. When the server's ``RateLimit-Remaining`` is 0 and that count is below
+        the limit, the server counted requests this client did not send (another process with
+        the same key): send nothing for ``RateLimit-Reset`` seconds. Otherwise the pacer's own
+        wait is exact to the millisecond, where the header is rounded up to whole seconds, and
+        the header is not followed.
+        """
+        remaining, reset = _rate_limit_headers(headers)
+        if (
+            remaining is not None
+            and remaining <= 0
+            and reset
+            and not self.pacer.full_since(sent_at)
+        ):
+            self.pacer.defer(reset)
+
     def _classify(self, response: httpx.Response, scope: str) -> _Answer | str:
         """A final answer, or a string describing a retryable problem."""
         status = response.status_code
-        remaining, reset = _rate_limit_headers(response.headers)
-        if remaining is not None and remaining <= 0 and reset:
-            self.pacer.defer(reset)
         try:
             body: Any = response.json() if response.content else None
             parsed = True

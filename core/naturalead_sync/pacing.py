@@ -62,6 +62,12 @@ class Pacer:
                     break
         return wait
 
+    def full_since(self, moment: float) -> bool:
+        """Whether the window that ends now and opened ``window`` seconds before ``moment``
+        holds the most requests (those recorded after that opening)."""
+        opening = moment - self.window
+        return sum(1 for stamp, _ in self._sent if stamp > opening) >= self.max_requests
+
     def acquire(self, items: int) -> None:
         """Block until a request carrying ``items`` items fits in the window."""
         items = min(items, self.max_items)

@@ -177,6 +177,35 @@ def test_ratelimit_remaining_zero_defers_the_next_request() -> None:
     assert now[0] == pytest.approx(30.0)
 
 
+def test_an_empty_server_window_the_pacer_counted_too_waits_the_exact_time() -> None:
+    """RateLimit-Reset is rounded up to whole seconds: when the pacer's own window is full,
+    its wait (to the millisecond) wins over the header."""
+    now = [0.0]
+    sent_at: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent_at.append(now[0])
+        now[0] += 0.25  # the round trip
+        remaining = 2 - len(sent_at)
+        headers = {"RateLimit-Remaining": str(max(remaining, 0)), "RateLimit-Reset": "60"}
+        return httpx.Response(200, json={}, headers=headers)
+
+    client = mock_client(
+        handler,
+        sleep=sleep,
+        clock=lambda: now[0],
+        limits=LimitsConfig(requests_per_window=2, window=timedelta(seconds=60)),
+    )
+    for lead_id in ("1", "2", "3"):
+        client.upsert("t", leads(lead_id))
+    # The first answer arrived at 0.25 s: the third request leaves a window later, not 60 s
+    # after the second answer (60.5 s).
+    assert sent_at == [0.0, 0.25, pytest.approx(60.25)]
+
+
 def test_unexpected_client_error_is_not_retried() -> None:
     calls = []
 
