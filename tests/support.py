@@ -1,5 +1,7 @@
 """Helpers shared by the tests: CSV rows and files, config files, sandbox-backed runtimes,
-and what the CRM connectors' tests share (cassettes, emulator commands, test plugins)."""
+what the CRM connectors' tests share (cassettes, emulator commands, test plugins), and the
+way every test starts a subprocess (:func:`run_process`, :func:`spawn`), which records its
+output for the secret scan (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,13 @@ import csv
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from naturalead_sync import hookimpl
 from naturalead_sync.config import Config
@@ -188,32 +193,24 @@ def emulator_command(module: str, *args: str) -> Iterator[dict[str, str]]:
     """Run ``python -m <module> --port 0 ARGS`` and yield the variables of the ``export``
     lines it prints (its URL and token), as a user would paste them into a shell."""
     command = [sys.executable, "-m", module, "--port", "0", *args]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    env: dict[str, str] = {}
-    try:
-        for line in process.stdout:
+    with spawn(command, issuer=module) as process:
+        env: dict[str, str] = {}
+        for line in process:
             if line.startswith("export "):
                 name, _, value = line.removeprefix("export ").strip().partition("=")
                 env[name] = value
             if len(env) == 2:
                 break
         yield env
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def example_cli(
     config: str, *args: str, cwd: Path, env: dict[str, str]
 ) -> subprocess.CompletedProcess[str]:
     """``naturalead-sync -c examples/<config> ARGS`` in ``cwd``, with ``env`` added."""
-    return subprocess.run(
+    return run_process(
         [sys.executable, "-m", "naturalead_sync", "-c", f"examples/{config}", *args],
         cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
         env={**os.environ, "COLUMNS": "200", **env},
     )
 
@@ -265,3 +262,156 @@ def sync_at(path: Path, sandbox: Sandbox, now: Any, *plugins: object) -> Any:
     for plugin in plugins:
         runtime.pm.register(plugin)
     return run(runtime, options=RunOptions(now=lambda: now)).connections[0]
+
+
+# -- processes: every test starts its subprocesses here, so the secret scan sees their output
+
+
+@dataclass(frozen=True)
+class ProcessOutput:
+    """What one process printed, kept for the secret scan (tests/conftest.py).
+
+    ``issuer`` names the module whose credentials the process hands out by design (an
+    emulator's command prints its tokens for the user to export; ``naturalead-sync sandbox
+    serve`` prints the sandbox's key): the scan lets those appear on its stdout, nowhere else.
+    """
+
+    label: str
+    stdout: str
+    stderr: str
+    issuer: str | None = None
+
+
+class ProcessOutputs:
+    """The outputs of the processes the tests started, until the secret scan takes them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._outputs: list[ProcessOutput] = []
+
+    def record(self, output: ProcessOutput) -> None:
+        with self._lock:
+            self._outputs.append(output)
+
+    def drain(self) -> list[ProcessOutput]:
+        """The outputs recorded since the last drain (the scan runs after each test)."""
+        with self._lock:
+            drained, self._outputs = self._outputs, []
+        return drained
+
+
+#: Where :func:`run_process` and :func:`spawn` record what each process printed.
+PROCESS_OUTPUTS = ProcessOutputs()
+
+
+def _label(command: Sequence[str | os.PathLike[str]]) -> str:
+    """``python -m MODULE`` or the program's name: never the arguments (they may hold a key)."""
+    args = [os.fspath(arg) for arg in command]
+    program = Path(args[0]).name
+    if len(args) > 2 and args[1] == "-m":
+        return f"process {program} -m {args[2]}"
+    return f"process {program}"
+
+
+def _text(output: str | bytes | None) -> str:
+    if isinstance(output, bytes):
+        return output.decode("utf-8", "replace")
+    return output or ""
+
+
+def run_process(
+    command: Sequence[str | os.PathLike[str]],
+    *,
+    check: bool = False,
+    timeout: float = 120,
+    issuer: str | None = None,
+    **kwargs: Any,
+) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run(command, capture_output=True, text=True)``, its output recorded for
+    the secret scan (see :class:`ProcessOutput` for ``issuer``)."""
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, **kwargs)
+    except subprocess.TimeoutExpired as late:  # what it printed in time (bytes, text or None)
+        out, err = _text(late.stdout), _text(late.stderr)
+        PROCESS_OUTPUTS.record(ProcessOutput(_label(command), out, err, issuer))
+        raise
+    PROCESS_OUTPUTS.record(ProcessOutput(_label(command), done.stdout, done.stderr, issuer))
+    if check:
+        done.check_returncode()
+    return done
+
+
+class Spawned:
+    """A process started by :func:`spawn`: the test reads its stdout line by line (or waits
+    for it to end); everything it printed goes to the secret scan when the ``with`` ends."""
+
+    def __init__(self, process: subprocess.Popen[str], stderr: IO[bytes]) -> None:
+        self.process = process
+        self._stdout: list[str] = []
+        self._stderr = stderr
+        self._ended: tuple[str, str] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    def poll(self) -> int | None:
+        return self.process.poll()
+
+    def send_signal(self, signal: int) -> None:
+        self.process.send_signal(signal)
+
+    def wait(self, timeout: float) -> int:
+        """Wait for it to end (its stdout must not fill meanwhile: :meth:`communicate` reads
+        it); its exit code."""
+        return self.process.wait(timeout=timeout)
+
+    def readline(self) -> str:
+        """The next line of its stdout ("" once it closed)."""
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        self._stdout.append(line)
+        return line
+
+    def __iter__(self) -> Iterator[str]:
+        while line := self.readline():
+            yield line
+
+    def communicate(self, timeout: float = 30) -> tuple[str, str]:
+        """Wait for the process to end; all it printed on stdout and on stderr."""
+        if self._ended is None:
+            rest, _ = self.process.communicate(timeout=timeout)
+            self._stdout.append(rest or "")
+            self._stderr.seek(0)
+            err = self._stderr.read().decode("utf-8", "replace")
+            self._ended = ("".join(self._stdout), err)
+        return self._ended
+
+
+@contextmanager
+def spawn(
+    command: Sequence[str | os.PathLike[str]], *, issuer: str | None = None, **kwargs: Any
+) -> Iterator[Spawned]:
+    """``subprocess.Popen(command)``, text stdout piped (read it with the yielded object) and
+    stderr kept in a temporary file (no pipe to fill); at the end, a process still running is
+    terminated (killed if it lingers) and its output recorded for the secret scan."""
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=stderr, text=True, **kwargs
+        )
+        spawned = Spawned(process, stderr)
+        try:
+            yield spawned
+        finally:
+            if process.poll() is None:
+                process.terminate()
+            try:
+                out, err = spawned.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                out, err = spawned.communicate(timeout=30)
+            PROCESS_OUTPUTS.record(ProcessOutput(_label(command), out, err, issuer))

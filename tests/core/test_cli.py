@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from naturalead_sync.sandbox import DEFAULT_KEY, Sandbox, serve
-from support import config_text, lead_row, write_csv
+from support import config_text, lead_row, run_process, spawn, write_csv
 
 BAD_KEY = "nl_live_" + "9" * 60 + "beef"
 
@@ -25,12 +25,9 @@ BAD_KEY = "nl_live_" + "9" * 60 + "beef"
 def cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return run_process(
         [sys.executable, "-m", "naturalead_sync", *args],
         cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
 
@@ -187,21 +184,12 @@ def served(tmp_path: Path, *options: str) -> Iterator[str]:
         "0",
         *options,
     ]
-    process = subprocess.Popen(
-        command,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().split()[2]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # It prints the sandbox's built-in key: its own, as an emulator prints its tokens.
+    with spawn(command, issuer="naturalead_sync.sandbox", cwd=tmp_path, env=env) as process:
+        url = process.readline().split()[2]
         assert url.startswith("http://127.0.0.1:")
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_sandbox_serve_answers_on_loopback(tmp_path: Path) -> None:
@@ -235,20 +223,14 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path: Path) -> None:
     rows = [lead_row(n) for n in range(500)]
     with remote(tmp_path, rows, limits='requests_per_window = 1\nwindow = "0.5s"') as box:
         env = {**os.environ, "NL_KEY": DEFAULT_KEY}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "naturalead_sync", "run"],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 60
-        while not box.request_log:
-            assert time.monotonic() < deadline, "the run sent nothing"
-            time.sleep(0.01)
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
+        command = [sys.executable, "-m", "naturalead_sync", "run"]
+        with spawn(command, cwd=tmp_path, env=env) as process:
+            deadline = time.monotonic() + 60
+            while not box.request_log:
+                assert time.monotonic() < deadline, "the run sent nothing"
+                time.sleep(0.01)
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=60)
         assert process.returncode == 130, out + err
         assert "interrupted" in err and "Traceback" not in err
         rerun = cli("run", cwd=tmp_path, env={"NL_KEY": DEFAULT_KEY})

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -27,7 +26,7 @@ import pytest
 from naturalead_sync.loopback import HTTPAnswer
 from naturalead_sync.sandbox import DEFAULT_KEY, Sandbox, serve
 from naturalead_sync.state import StateStore
-from support import config_text, lead_row, write_csv
+from support import config_text, lead_row, spawn, write_csv
 
 N = 3000
 pytestmark = pytest.mark.slow
@@ -132,28 +131,27 @@ def _run(folder: Path, killer: _Killer, phase: int, sort: bool, kill: Kill | Non
     killer.target = None
     if kill is not None and kill.moment in ("in-flight", "applied"):
         killer.target = (kill.moment, kill.request)
-    process = subprocess.Popen(
-        _command(folder), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    killer.pid = process.pid
-    deadline = time.monotonic() + 120
-    if kill is not None and kill.moment == "reading":
-        # The run has opened its state and reads the file (deletes first, then changes):
-        # kill it a seeded few milliseconds later, before its first request.
-        while not (folder / "state.db").exists():
-            assert time.monotonic() < deadline and process.poll() is None, "the run never began"
-            time.sleep(0.001)
-        time.sleep(random.Random(kill.request).uniform(0, 0.005))
-        process.send_signal(signal.SIGKILL)
-    elif kill is not None and kill.moment == "answered":
-        while process.poll() is None and killer.count < kill.request:
-            assert time.monotonic() < deadline, "the run made no progress"
-            time.sleep(0.002)
-        process.send_signal(signal.SIGKILL)
-    _, stderr = process.communicate(timeout=300)
+    with spawn(_command(folder), env=env) as process:
+        killer.pid = process.pid
+        deadline = time.monotonic() + 120
+        if kill is not None and kill.moment == "reading":
+            # The run has opened its state and reads the file (deletes first, then changes):
+            # kill it a seeded few milliseconds later, before its first request.
+            while not (folder / "state.db").exists():
+                running = process.poll() is None
+                assert time.monotonic() < deadline and running, "the run never began"
+                time.sleep(0.001)
+            time.sleep(random.Random(kill.request).uniform(0, 0.005))
+            process.send_signal(signal.SIGKILL)
+        elif kill is not None and kill.moment == "answered":
+            while process.poll() is None and killer.count < kill.request:
+                assert time.monotonic() < deadline, "the run made no progress"
+                time.sleep(0.002)
+            process.send_signal(signal.SIGKILL)
+        _, stderr = process.communicate(timeout=300)
     killer.target = None
-    assert b"Traceback" not in stderr, stderr.decode()
-    return process.returncode
+    assert "Traceback" not in stderr, stderr
+    return process.wait(timeout=0)
 
 
 def _sync_twice(folder: Path, box: Sandbox, kill: Kill | None, sort: bool) -> list[tuple[Any, ...]]:

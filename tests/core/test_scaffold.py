@@ -12,6 +12,7 @@ import pytest
 
 from naturalead_sync.errors import ConfigError
 from naturalead_sync.scaffold import new_connector
+from support import run_process
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "naturalead-sync-acme"
 
@@ -35,12 +36,10 @@ def test_scaffold_installs_registers_and_passes_its_tests(tmp_path: Path) -> Non
     # A virtual environment that sees this one's packages, as `pip install -e` into an
     # environment with naturalead-sync would.
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    run_process([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    site = subprocess.run(
+    site = run_process(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
         check=True,
     ).stdout.strip()
     ours = sysconfig.get_paths()["purelib"]
@@ -49,9 +48,7 @@ def test_scaffold_installs_registers_and_passes_its_tests(tmp_path: Path) -> Non
     )
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(python), *args], cwd=target, capture_output=True, text=True, timeout=300
-        )
+        return run_process([str(python), *args], cwd=target, timeout=300)
 
     installed = run("-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", ".")
     assert installed.returncode == 0, installed.stdout + installed.stderr
@@ -76,11 +73,9 @@ def test_an_existing_folder_is_never_overwritten(tmp_path: Path) -> None:
 
 def test_the_command_writes_the_package_or_says_why_not(tmp_path: Path) -> None:
     def command(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        return run_process(
             [sys.executable, "-m", "naturalead_sync", "new-connector", *args],
             cwd=tmp_path,
-            capture_output=True,
-            text=True,
             timeout=60,
         )
 

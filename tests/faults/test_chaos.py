@@ -7,8 +7,9 @@ rounds of updates, deletes (rows flagged ``deleted``), inserts, and leads Natura
 locally). The sandbox is served with :func:`naturalead_sync.loopback.serve` and reached by the
 real client through ``destination.url``; it answers 5% of requests with a 503, drops 5% of the
 connections after committing, answers 3% after the client's timeout, and sends 5% spurious 429s,
-all drawn from one seed (the same seed gives the same fault sequence). Its window is compressed
-to 1 s so the run takes seconds.
+all drawn from one seed, which also draws the source's changes: the same seed gives the same
+fault sequence and the same end state, another seed another sequence (tested on a small N). Its
+window is compressed to 1 s so the run takes seconds.
 
 At the end the sandbox holds exactly the source's live, valid leads with their latest values, the
 failed list holds exactly the refused leads with their reasons, and the sandbox's own request log
@@ -21,6 +22,7 @@ CI runs N = 2,000 (about 5 s). The long form (about 40 s), by hand::
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -67,13 +69,15 @@ class ChaosSource:
     """
 
     size: int
-    rng: random.Random = field(default_factory=lambda: random.Random(SEED))
+    seed: int = SEED
+    rng: random.Random = field(init=False)
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)  # lead_id -> reason fragment
     anchors: int = 50
     borrowed: int = 0
 
     def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
         for n in range(self.size):
             self._put(n, self._stamp(0), version=0)
         self.refuse(0)
@@ -152,28 +156,70 @@ def busiest_window(log: list[RequestRecord], seconds: float) -> int:
     return busiest
 
 
-@pytest.fixture
-def chaos_leads(request: pytest.FixtureRequest) -> int:
-    """N, from ``--chaos-leads`` (tests/conftest.py)."""
-    return int(request.config.getoption("--chaos-leads"))
+@dataclass
+class ChaosRun:
+    """One chaos run: its source, the sandbox it synced into, and each run's report."""
+
+    source: ChaosSource
+    box: Sandbox
+    state_path: Path
+    reports: list[ConnectionReport] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)  # where each run's requests end in the log
+
+    def injected(self) -> list[tuple[int, str]]:
+        """The faults the sandbox injected, in order: (request number, kind). The sandbox's
+        request log is the record: it notes each request's drawn action (``ok`` for none)."""
+        return [
+            (n, record.action)
+            for n, record in enumerate(self.box.request_log)
+            if record.action != "ok"
+        ]
+
+    def held(self) -> dict[str, dict[str, Any]]:
+        """What the sandbox holds, as :meth:`ChaosSource.expected` says it."""
+        return {
+            lead["lead_id"]: {k: lead[k] for k in ("name", "phone", "email", "customFields")}
+            for lead in self.box.leads()
+        }
+
+    def failed(self) -> dict[str, str]:
+        """The failed list: lead_id -> error."""
+        with StateStore(self.state_path) as state:
+            return {entry.lead_id: entry.error or "" for _, entry in state.failed("csv")}
+
+    def tallies(self) -> list[tuple[Any, ...]]:
+        """What each run reported doing (its counters; no times)."""
+        return [
+            (
+                r.status,
+                r.created,
+                r.updated,
+                r.deleted,
+                r.rejected,
+                r.upsert_requests,
+                r.delete_requests,
+                r.retries,
+                r.rate_limited,
+            )
+            for r in self.reports
+        ]
 
 
-def test_seeded_chaos_converges_to_the_source(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chaos_leads: int
-) -> None:
-    source = ChaosSource(chaos_leads)
+def chaos_run(folder: Path, size: int, seed: int = SEED) -> ChaosRun:
+    """Sync the ``size``-lead source through its rounds of changes into a sandbox failing by
+    ``seed`` (which also draws the changes), until a run finds nothing left to do. The caller
+    closes ``box``; ``$NATURALEAD_API_KEY`` must hold the sandbox's key."""
+    folder.mkdir(parents=True, exist_ok=True)
     box = Sandbox(
-        tmp_path / "sandbox.db",
+        folder / "sandbox.db",
         requests_per_window=REQUESTS_PER_WINDOW,
         window_seconds=WINDOW_SECONDS,
-        faults=FAULTS,
+        faults=dataclasses.replace(FAULTS, seed=seed),
     )
-    reports: list[ConnectionReport] = []
-    ends: list[int] = []  # where each run's requests end in the sandbox's log
-    monkeypatch.setenv("NATURALEAD_API_KEY", DEFAULT_KEY)
+    chaos = ChaosRun(ChaosSource(size, seed), box, folder / "state.db")
     with serve(box) as server:
         config = make_config(
-            tmp_path,
+            folder,
             destination=f'url = "{server.url}"\napi_key = "${{NATURALEAD_API_KEY}}"',
             limits=f"requests_per_window = {REQUESTS_PER_WINDOW}\nleads_per_window = "
             f'{REQUESTS_PER_WINDOW * 100}\nwindow = "{WINDOW_SECONDS}s"',
@@ -182,27 +228,43 @@ def test_seeded_chaos_converges_to_the_source(
         def sync(round_: int) -> ConnectionReport:
             moment = T0 + (round_ + 1) * ROUND  # after every change of the round
             options = RunOptions(now=lambda: moment)
-            reports.append(run(Runtime(config), options=options).connections[0])
-            ends.append(len(box.request_log))
-            return reports[-1]
+            chaos.reports.append(run(Runtime(config), options=options).connections[0])
+            chaos.ends.append(len(box.request_log))
+            return chaos.reports[-1]
 
         for round_ in range(ROUNDS):
             if round_:
-                source.change(round_)
-            write_csv(tmp_path / "leads.csv", list(source.rows.values()))
+                chaos.source.change(round_)
+            write_csv(folder / "leads.csv", list(chaos.source.rows.values()))
             sync(round_)
         for extra in range(QUIET_RUNS):
             last = sync(ROUNDS + extra)
             if last.status != "failed" and last.upsert_requests + last.delete_requests == 0:
                 break
         else:
-            pytest.fail(f"no quiet run after {QUIET_RUNS} tries: {[r.status for r in reports]}")
+            statuses = [r.status for r in chaos.reports]
+            pytest.fail(f"no quiet run after {QUIET_RUNS} tries: {statuses}")
+    return chaos
+
+
+@pytest.fixture
+def chaos_leads(request: pytest.FixtureRequest) -> int:
+    """N, from ``--chaos-leads`` (tests/conftest.py)."""
+    return int(request.config.getoption("--chaos-leads"))
+
+
+@pytest.fixture(autouse=True)
+def _api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key the configs read from ``$NATURALEAD_API_KEY``: the sandbox's."""
+    monkeypatch.setenv("NATURALEAD_API_KEY", DEFAULT_KEY)
+
+
+def test_seeded_chaos_converges_to_the_source(tmp_path: Path, chaos_leads: int) -> None:
+    chaos = chaos_run(tmp_path, chaos_leads)
+    box, source = chaos.box, chaos.source
 
     # 0 lost, 0 extra, 0 stale.
-    held = {
-        lead["lead_id"]: {k: lead[k] for k in ("name", "phone", "email", "customFields")}
-        for lead in box.leads()
-    }
+    held = chaos.held()
     expected = source.expected()
     assert sorted(expected.keys() - held.keys(), key=int) == [], "lost"
     assert sorted(held.keys() - expected.keys(), key=int) == [], "extra"
@@ -211,18 +273,37 @@ def test_seeded_chaos_converges_to_the_source(
 
     # Every refused lead is in the failed list with its reason; the API's refusals were
     # reported as the API's.
-    with StateStore(tmp_path / "state.db") as state:
-        failed = {entry.lead_id: entry.error or "" for _, entry in state.failed("csv")}
+    failed = chaos.failed()
     assert failed.keys() == source.refused.keys()
     assert [key for key, reason in source.refused.items() if reason not in failed[key]] == []
-    by_api = {r.lead_id for report in reports for r in report.rejections if r.where == "api"}
+    by_api = {r.lead_id for report in chaos.reports for r in report.rejections if r.where == "api"}
     assert by_api == {key for key, reason in source.refused.items() if reason == COLLISION}
 
     # The faults happened, and each run's pacing kept every window under the limit by the
     # sandbox's clock (across runs: test_pacing_across_runs.py).
-    actions = {record.action for record in box.request_log}
-    assert {"500", "drop", "slow", "429"} <= actions
-    runs = [box.request_log[start:end] for start, end in pairwise([0, *ends])]
+    assert {"500", "drop", "slow", "429"} <= {kind for _, kind in chaos.injected()}
+    runs = [box.request_log[start:end] for start, end in pairwise([0, *chaos.ends])]
     assert max(busiest_window(log, WINDOW_SECONDS) for log in runs) <= REQUESTS_PER_WINDOW
     assert [r for r in box.request_log if r.rate_limited and r.action != "429"] == []
     box.close()
+
+
+def test_the_same_seed_replays_the_same_faults_and_end_state(tmp_path: Path) -> None:
+    """Run the short form twice with one seed: the same faults at the same requests, the same
+    runs, the same end state; another seed draws another fault sequence."""
+    runs: list[ChaosRun] = []
+    try:
+        for name, seed in (("a", SEED), ("b", SEED), ("c", SEED + 1)):
+            runs.append(chaos_run(tmp_path / name, 300, seed))
+        first, again, other = runs
+        faults = first.injected()
+        assert len({kind for _, kind in faults}) >= 2, faults  # faults of more than one kind
+        assert again.injected() == faults
+        assert again.tallies() == first.tallies()
+        assert again.held() == first.held() == first.source.expected()
+        assert again.failed() == first.failed()
+        assert other.injected() != faults
+        assert other.held() == other.source.expected()
+    finally:
+        for chaos in runs:
+            chaos.box.close()

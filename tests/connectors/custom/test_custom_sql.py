@@ -12,7 +12,6 @@ import glob
 import os
 import shutil
 import socket
-import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from naturalead_sync.conformance import ConnectorConformance
 from naturalead_sync_custom import CustomConnector, CustomSettings
 from naturalead_sync_custom.sql import SqlSource
 from naturalead_sync_custom.sql_settings import SqlSettings
+from support import run_process
 
 INSTALL = "apt-get install -y postgresql"
 EVERYTHING = Window(None, datetime(2100, 1, 1, tzinfo=UTC))
@@ -67,7 +67,7 @@ def postgres_url() -> Iterator[str]:
     data, port = folder / "data", _free_port()
 
     def pg(*args: str) -> None:
-        subprocess.run([*prefix, *args], check=True, capture_output=True, timeout=60)
+        run_process([*prefix, *args], check=True, timeout=60)
 
     pg(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-N")
     options = f"-F -p {port} -k {folder} -c listen_addresses=127.0.0.1"
@@ -348,7 +348,6 @@ def test_sql_source_rejects_other_settings(tmp_path: Path) -> None:
 
 
 def test_the_connector_loads_without_sqlalchemy_until_a_sql_source_is_used() -> None:
-    import subprocess
     import sys
 
     probe = (
@@ -357,7 +356,5 @@ def test_the_connector_loads_without_sqlalchemy_until_a_sql_source_is_used() -> 
         "get_connectors(get_plugin_manager()); "
         "print('sqlalchemy' in sys.modules)"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
-    )
+    done = run_process([sys.executable, "-c", probe], timeout=60, check=True)
     assert done.stdout.strip() == "False"  # SQLAlchemy is the [sql] extra, loaded on demand

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -31,7 +30,7 @@ from naturalead_sync_pipedrive.emulator import (
     phone_for,
     serve,
 )
-from support import FakeClock
+from support import FakeClock, spawn
 
 #: The frozen emulator clock's start in the fixtures.
 START = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
@@ -830,23 +829,15 @@ def test_a_500_row_window_page_of_50k_persons_is_fast(big: PipedriveEmulator) ->
 
 
 def test_cli_serves_until_stopped() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "naturalead_sync_pipedrive.emulator", "--persons", "7"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
+    module = "naturalead_sync_pipedrive.emulator"
+    with spawn([sys.executable, "-m", module, "--persons", "7"], issuer=module) as process:
+        first = process.readline()
         url = first.split(" at ")[1].strip()
         assert url.startswith("http://127.0.0.1:")
-        token_line = process.stdout.readline()
+        token_line = process.readline()
         assert DEFAULT_API_TOKEN in token_line
         data = ok(httpx.get(f"{url}{PERSONS}", headers={"x-api-token": DEFAULT_API_TOKEN}))
         assert len(data) == 7
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_organizations_by_ids_and_users(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import random
-import subprocess
 import sys
 import threading
 import time
@@ -47,6 +46,7 @@ from naturalead_sync_salesforce.emulator import (
 from naturalead_sync_salesforce.emulator.evaluate import key_range
 from naturalead_sync_salesforce.emulator.soql import parse
 from naturalead_sync_salesforce.testing import LoopbackSession
+from support import spawn
 
 START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 FIELDS = "Id, FirstName, LastName, Email, Phone, SystemModstamp"
@@ -842,12 +842,10 @@ def test_admin_interface(emulator: SalesforceEmulator, server: LoopbackServer) -
 
 def test_cli_serves_until_interrupted() -> None:
     command = [sys.executable, "-m", "naturalead_sync_salesforce.emulator", "--leads", "5"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
+    with spawn(command, issuer="naturalead_sync_salesforce.emulator") as process:
+        first = process.readline()
         url = first.split(" at ")[1].split(" ")[0]
-        output = [process.stdout.readline() for _ in range(6)]
+        output = [process.readline() for _ in range(6)]
         assert output[0].split() == ["username", DEFAULT_USERNAME]
         token = output[5].split()[-1]
         stats = requests.get(f"{url}/_emulator/stats", timeout=5).json()
@@ -856,8 +854,6 @@ def test_cli_serves_until_interrupted() -> None:
         assert client.query("SELECT Id FROM Lead")["totalSize"] == 5
         process.send_signal(2)  # Ctrl-C
         assert process.wait(timeout=10) == 0
-    finally:
-        process.kill()
 
 
 def test_concurrent_requests_and_hooks(emulator: SalesforceEmulator, sf: Salesforce) -> None:
