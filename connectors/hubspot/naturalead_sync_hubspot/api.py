@@ -2,6 +2,9 @@
 paces and retries their calls, refreshes OAuth tokens and turns their errors into
 naturalead-sync's.
 
+This is the only module that imports the SDK, and the connector imports it when it is built,
+not at import: every installed plugin is imported at each start, whichever connectors run.
+
 - Pacing: CRM search has its own bucket (5 requests a second per account, no rate-limit
   headers); every other call counts against the app's ten-second burst limit. Two
   :class:`~naturalead_sync.pacing.Pacer` windows keep the connector under both, so a run meets

@@ -20,9 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from hubspot.crm.objects import SimplePublicObject
+from typing import TYPE_CHECKING, Any
 
 from naturalead_sync import (
     Connector,
@@ -34,8 +32,10 @@ from naturalead_sync import (
     Window,
 )
 
-from .api import HubSpotApi
 from .settings import HubSpotSettings
+
+if TYPE_CHECKING:
+    from hubspot.crm.objects import SimplePublicObject
 
 __all__ = [
     "CONTACT_CUSTOM_FIELDS",
@@ -112,6 +112,9 @@ class HubSpotConnector(Connector):
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
         super().__init__(settings, context)
+        # The SDK loads here, not at import: every installed plugin is imported at each start.
+        from .api import HubSpotApi
+
         self.api = HubSpotApi(self.settings, context)
         self._type = self.settings.object
         self._modified = _MODIFIED[self._type]

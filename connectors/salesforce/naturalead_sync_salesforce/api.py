@@ -20,6 +20,10 @@ the daily API allowance and turns simple-salesforce's errors into naturalead-syn
   each Bulk call adds one to the known usage, and an expired session logs in again once with
   a new client.
 - Errors: messages say what failed and what to do, never a secret.
+
+Apart from the test helpers (:mod:`.testing`), this is the only module that imports
+simple-salesforce and requests, and the connector imports it when it is built, not at import:
+every installed plugin is imported at each start, whichever connectors run.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from urllib3.util.retry import Retry
 
 from naturalead_sync import BudgetExhausted, ConnectorContext, ConnectorError
 
+from .errors import SalesforceCallError
 from .settings import SalesforceSettings
 
 __all__ = ["SalesforceApi", "SalesforceCallError"]
@@ -66,14 +71,6 @@ _LOGIN_FIX = {
     "session": "get a new session_id, or use JWT bearer or client credentials, which log in "
     "again by themselves",
 }
-
-
-class SalesforceCallError(ConnectorError):
-    """A Salesforce call failed; ``code`` is Salesforce's ``errorCode`` when it sent one."""
-
-    def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def _bulk2(sf: Salesforce, sobject: str) -> Any:

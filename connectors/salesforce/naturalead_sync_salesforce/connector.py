@@ -33,9 +33,7 @@ import logging
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from naturalead_sync import (
     Connector,
@@ -46,8 +44,11 @@ from naturalead_sync import (
     Window,
 )
 
-from .api import SalesforceApi, SalesforceCallError
+from .errors import SalesforceCallError
 from .settings import SalesforceSettings
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = ["CONVERTED_FIELDS", "CUSTOM_FIELDS", "DEFAULT_FIELDS", "SalesforceConnector"]
 
@@ -167,6 +168,9 @@ class SalesforceConnector(Connector):
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
         super().__init__(settings, context)
+        # The SDK loads here, not at import: every installed plugin is imported at each start.
+        from .api import SalesforceApi
+
         self.api = SalesforceApi(self.settings, context, self.session)
         self._object = self.settings.object
         self._converted_deleted = self._object == "Lead" and self.settings.converted == "delete"
@@ -183,6 +187,8 @@ class SalesforceConnector(Connector):
         (``session.cert``), a custom CA bundle (``session.verify``) or, in tests, an emulator.
         The connector mounts its own adapters on it for core's timeout and retries.
         """
+        import requests  # already loaded with .api (see __init__); not at module top
+
         return requests.Session()
 
     # -- reading -------------------------------------------------------------------------------
