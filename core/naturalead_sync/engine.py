@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import pluggy
@@ -35,7 +36,7 @@ from .config import ConnectionConfig, LimitsConfig
 from .connector import Connector
 from .errors import MassDeleteBlocked, RecordError, SkipLead
 from .mapping import Mapper
-from .models import Lead, SourceRecord, Window
+from .models import Lead, SourceRecord, Window, revalidate
 from .plugins import apply_transform_lead, has_transform_lead
 from .report import ConnectionReport
 from .state import LedgerEntry, LedgerWrite, StateStore
@@ -52,7 +53,12 @@ _CHECKPOINT_EVERY = 1000
 _MAX_READY = 50
 #: Records decided together (one ledger query each time).
 _CHUNK = 100
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+#: The payload hash's canonical JSON. What it encodes (a lead's values, a record's fields) is
+#: never circular, so the check for that is left out (a value holding itself would raise
+#: RecursionError instead of ValueError).
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), default=str, check_circular=False
+)
 
 
 def _chunks(records: Iterable[SourceRecord], size: int) -> Iterator[list[SourceRecord]]:
@@ -74,9 +80,20 @@ class RunOptions:
 
 def payload_hash(signature: str, payload: dict[str, Any]) -> str:
     """A short, stable hash of what would be sent for one lead, under ``signature`` (the
-    batch source and the validation policy, which change what is sent)."""
-    text = _CANONICAL.encode([signature, payload])
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    batch source and the validation policy, which change what is sent).
+
+    It is the blake2b (16 bytes) of the canonical JSON of ``[signature, payload]``; the hash
+    of the signature's part is computed once and copied.
+    """
+    digest = _signed(signature).copy()
+    digest.update(f"{_CANONICAL.encode(payload)}]".encode())
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=64)
+def _signed(signature: str) -> hashlib.blake2b:
+    """A hash fed with the start of the canonical text: ``["<signature>",``."""
+    return hashlib.blake2b(f"[{_CANONICAL.encode(signature)},".encode(), digest_size=16)
 
 
 @dataclass(slots=True)
@@ -239,18 +256,24 @@ class ConnectionSync:
             return lead
         return apply_transform_lead(self.pm, lead, record, self.connection.name)
 
-    def _validated(self, lead: Lead) -> dict[str, Any]:
-        """The payload to send: the lead checked, phone and email normalised."""
+    def _validated(self, lead: Lead, payload: dict[str, Any]) -> dict[str, Any]:
+        """The payload to send: the lead checked, phone and email normalised (``payload`` is
+        the unchecked lead's, kept when nothing changes)."""
         try:
-            lead, warnings = self.validator.validate(Lead.model_validate(lead.model_dump()))
+            checked = revalidate(lead)
+            update, warnings = self.validator.changes(checked)
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or 'lead'}: {e['msg']}" for e in exc.errors()
             )
             raise RecordError(problems) from None
         for warning in warnings:
-            log.info("%s: lead %s: %s", self.connection.name, lead.lead_id, warning)
-        return lead.payload(send_empty=self.send_empty)
+            log.info("%s: lead %s: %s", self.connection.name, checked.lead_id, warning)
+        if update:
+            checked = checked.model_copy(update=update)
+        elif checked is lead:
+            return payload
+        return checked.payload(send_empty=self.send_empty)
 
     def _process_chunk(self, records: list[SourceRecord], writes: list[LedgerWrite]) -> None:
         """Decide each record's fate, with one ledger query for the whole chunk."""
@@ -273,7 +296,8 @@ class ConnectionSync:
             return
         # Hashed before normalisation, with the validation policy in the signature: an
         # unchanged lead is skipped without paying for the phone and email checks.
-        digest = payload_hash(self.signature, lead.payload(send_empty=self.send_empty))
+        payload = lead.payload(send_empty=self.send_empty)
+        digest = payload_hash(self.signature, payload)
         if entry is not None:
             if entry.accepted_modified and record.modified_at < entry.accepted_modified:
                 self.report.skipped_stale += 1
@@ -288,7 +312,7 @@ class ConnectionSync:
         if self._still_failing(entry, digest):
             return
         try:
-            payload = self._validated(lead)
+            payload = self._validated(lead, payload)
         except RecordError as exc:
             self._reject_locally(record, lead_id, digest, None, exc, writes)
             return

@@ -23,7 +23,6 @@ __all__ = ["Expression", "Mapper", "compile_expression"]
 
 Expression = Callable[[Mapping[str, Any]], str]
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
-_SPACES = re.compile(r"\s+")
 
 
 def _lookup(fields: Mapping[str, Any], path: str) -> Any:
@@ -53,13 +52,17 @@ def compile_expression(expression: str) -> Expression:
     if expression.startswith("="):
         constant = expression[1:]
         return lambda fields: constant
-    names = _PLACEHOLDER.findall(expression)
-    if not names:
+    # Literal text and field paths alternate: [text, path, text, ..., path, text].
+    parts = _PLACEHOLDER.split(expression)
+    if len(parts) == 1:
         return lambda fields: _text(_lookup(fields, expression))
+    head, pairs = parts[0], list(zip(parts[1::2], parts[2::2], strict=True))
 
     def render(fields: Mapping[str, Any]) -> str:
-        text = _PLACEHOLDER.sub(lambda m: _text(_lookup(fields, m[1])), expression)
-        return _SPACES.sub(" ", text).strip()
+        pieces = [head]
+        for path, literal in pairs:
+            pieces += (_text(_lookup(fields, path)), literal)
+        return " ".join("".join(pieces).split())  # runs of whitespace collapsed, ends trimmed
 
     return render
 

@@ -77,6 +77,39 @@ class Lead(BaseModel):
         return body
 
 
+def revalidate(lead: Lead) -> Lead:
+    """``lead`` checked against :class:`Lead`'s schema again, as validation would leave it.
+
+    ``model_copy`` and ``model_construct`` skip validation, so a lead from the mapping or a
+    plugin may hold anything. A plainly valid lead (a :class:`Lead` itself whose fields hold
+    exactly the types validation produces, within its limits) comes back as it is, after a
+    cheap check; any other is validated again from its dump
+    (``Lead.model_validate(lead.model_dump())``), which converts what validation converts or
+    raises :class:`~pydantic.ValidationError`.
+    """
+    if type(lead) is Lead and _is_plain(lead):
+        return lead
+    return Lead.model_validate(lead.model_dump())
+
+
+def _is_plain(lead: Lead) -> bool:
+    """Whether validating ``lead``'s dump would accept it and change nothing (see
+    :func:`revalidate`); a test holds this to pydantic's own answer."""
+    lead_id = lead.lead_id
+    if type(lead_id) is not str or len(lead_id) > LIMITS.lead_id or not lead_id.strip():
+        return False
+    for value in (lead.name, lead.phone, lead.email):
+        if value is not None and type(value) is not str:
+            return False
+    custom_fields, tags = lead.custom_fields, lead.tags
+    if type(custom_fields) is not dict or type(tags) is not list:
+        return False
+    for key, value in custom_fields.items():
+        if type(key) is not str or type(value) is not str:
+            return False
+    return all(type(tag) is str for tag in tags)
+
+
 @dataclass(frozen=True, slots=True)
 class SourceRecord:
     """One record as a connector read it from the source system.

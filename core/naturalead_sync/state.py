@@ -16,15 +16,16 @@ The ledger has one row per lead the connection ever sent or rejected:
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from .errors import StateError, StateLocked
 
@@ -80,9 +81,8 @@ def decode_time(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    """What the ledger knows of one lead."""
+class LedgerEntry(NamedTuple):
+    """What the ledger knows of one lead (a named tuple: one is read per lead and run)."""
 
     lead_id: str
     native_id: str
@@ -95,9 +95,9 @@ class LedgerEntry:
     rejected_run: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerWrite:
-    """One change to the ledger, committed with the checkpoint that follows it."""
+class LedgerWrite(NamedTuple):
+    """One change to the ledger, committed with the checkpoint that follows it (a named
+    tuple: one is made per lead sent)."""
 
     lead_id: str
     native_id: str
@@ -220,17 +220,7 @@ class StateStore:
                 f"WHERE connection=? AND lead_id IN ({marks})",
                 (connection, *chunk),
             ):
-                found[row[0]] = LedgerEntry(
-                    row[0],
-                    row[1],
-                    row[2],
-                    row[3],
-                    decode_time(row[4]),
-                    row[5],
-                    row[6],
-                    row[7],
-                    row[8],
-                )
+                found[row[0]] = _entry(row)
         return found
 
     def checkpoint(
@@ -247,25 +237,36 @@ class StateStore:
         """
         now = _now()
         with self.transaction():
-            for write in writes:
-                self._write(connection, write, run_id, now)
+            # In order, one statement per run of writes with the same status.
+            for status, run in itertools.groupby(writes, attrgetter("status")):
+                self._write(connection, status, run, run_id, now)
             if cursor is not None:
                 self._set_cursor(connection, *cursor)
 
-    def _write(self, connection: str, write: LedgerWrite, run_id: int | None, now: str) -> None:
-        modified = encode_time(write.modified_at) if write.modified_at else None
-        if write.status == "accepted":
-            self._db.execute(
+    def _write(
+        self,
+        connection: str,
+        status: str,
+        writes: Iterable[LedgerWrite],
+        run_id: int | None,
+        now: str,
+    ) -> None:
+        """Apply consecutive ``writes`` that share ``status``, in order."""
+        if status == "accepted":
+            self._db.executemany(
                 "INSERT INTO ledger (connection, lead_id, native_id, status, accepted_hash, "
                 "accepted_modified, attempts, updated_at) VALUES (?, ?, ?, 'accepted', ?, ?, 0, ?) "
                 "ON CONFLICT (connection, lead_id) DO UPDATE SET status='accepted', "
                 "native_id=excluded.native_id, accepted_hash=excluded.accepted_hash, "
                 "accepted_modified=excluded.accepted_modified, rejected_hash=NULL, error=NULL, "
                 "attempts=0, rejected_run=NULL, updated_at=excluded.updated_at",
-                (connection, write.lead_id, write.native_id, write.payload_hash, modified, now),
+                [
+                    (connection, w.lead_id, w.native_id, w.payload_hash, _modified(w), now)
+                    for w in writes
+                ],
             )
-        elif write.status == "rejected":
-            self._db.execute(
+        elif status == "rejected":
+            self._db.executemany(
                 "INSERT INTO ledger (connection, lead_id, native_id, status, rejected_hash, "
                 "error, attempts, rejected_run, updated_at) "
                 "VALUES (?, ?, ?, 'rejected', ?, ?, 1, ?, ?) "
@@ -273,23 +274,18 @@ class StateStore:
                 "rejected_hash=excluded.rejected_hash, error=excluded.error, "
                 "attempts=ledger.attempts + 1, rejected_run=excluded.rejected_run, "
                 "updated_at=excluded.updated_at",
-                (
-                    connection,
-                    write.lead_id,
-                    write.native_id,
-                    write.payload_hash,
-                    write.error,
-                    run_id,
-                    now,
-                ),
+                [
+                    (connection, w.lead_id, w.native_id, w.payload_hash, w.error, run_id, now)
+                    for w in writes
+                ],
             )
         else:
-            self._db.execute(
+            self._db.executemany(
                 "INSERT INTO ledger (connection, lead_id, native_id, status, updated_at) "
                 "VALUES (?, ?, ?, 'deleted', ?) ON CONFLICT (connection, lead_id) DO UPDATE SET "
                 "status='deleted', accepted_hash=NULL, rejected_hash=NULL, error=NULL, "
                 "attempts=0, rejected_run=NULL, updated_at=excluded.updated_at",
-                (connection, write.lead_id, write.native_id, now),
+                [(connection, w.lead_id, w.native_id, now) for w in writes],
             )
 
     def failed(self, connection: str | None = None) -> Iterator[tuple[str, LedgerEntry]]:
@@ -303,20 +299,7 @@ class StateStore:
             query += " AND connection=?"
             params = (connection,)
         for row in self._db.execute(query + " ORDER BY updated_at", params).fetchall():
-            yield (
-                row[0],
-                LedgerEntry(
-                    row[1],
-                    row[2],
-                    row[3],
-                    row[4],
-                    decode_time(row[5]),
-                    row[6],
-                    row[7],
-                    row[8],
-                    row[9],
-                ),
-            )
+            yield row[0], _entry(row[1:])
 
     def failed_before(self, connection: str, run_id: int) -> list[str]:
         """Native ids of leads rejected in runs before ``run_id`` (to fetch them again)."""
@@ -405,6 +388,27 @@ class StateStore:
         with self.transaction():
             for table in ("cursors", "ledger", "runs"):
                 self._db.execute(f"DELETE FROM {table} WHERE connection=?", (connection,))
+
+
+def _entry(row: tuple[Any, ...]) -> LedgerEntry:
+    """A ledger entry from its row (columns in :class:`LedgerEntry`'s order)."""
+    lead_id, native_id, status, accepted_hash, modified, rejected_hash, error, attempts, run = row
+    return LedgerEntry(
+        lead_id,
+        native_id,
+        status,
+        accepted_hash,
+        decode_time(modified),
+        rejected_hash,
+        error,
+        attempts,
+        run,
+    )
+
+
+def _modified(write: LedgerWrite) -> str | None:
+    """The encoded modification time of ``write``, if it has one."""
+    return encode_time(write.modified_at) if write.modified_at else None
 
 
 class _Transaction:

@@ -23,6 +23,10 @@ Policy = Literal["reject", "drop"]
 #: An unquoted ASCII local part (RFC 5322 dot-atom), the form almost every address has.
 _DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 
+# Keep the metadata's compiled patterns instead of recompiling them on every check (the re
+# module's own cache is too small for them): a phone check costs about an eighth less.
+phonenumbers.enable_pattern_cache()
+
 
 @lru_cache(maxsize=4096)
 def _domain(domain: str) -> str:
@@ -67,7 +71,16 @@ class LeadValidator:
 
         Raises :class:`RecordError` when the lead must be rejected.
         """
-        update: dict[str, object] = {}
+        update, warnings = self.changes(lead)
+        return (lead.model_copy(update=update) if update else lead), warnings
+
+    def changes(self, lead: Lead) -> tuple[dict[str, str | None], list[str]]:
+        """What :meth:`validate` changes in ``lead`` (``phone`` and ``email``: the normalised
+        value, or None when dropped by policy; empty when nothing changes) and the warnings.
+
+        Raises :class:`RecordError` when the lead must be rejected.
+        """
+        update: dict[str, str | None] = {}
         warnings: list[str] = []
         if lead.phone:
             try:
@@ -93,7 +106,7 @@ class LeadValidator:
             if email != lead.email:
                 update["email"] = email
         _check_sizes(lead)
-        return (lead.model_copy(update=update) if update else lead), warnings
+        return update, warnings
 
 
 def _too_long(field: str, value: str, limit: int) -> RecordError:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from naturalead_sync import (
     Connector,
@@ -27,8 +26,7 @@ from .zones import zone
 __all__ = ["FileSource"]
 
 
-@dataclass(frozen=True, slots=True)
-class _Parsed:
+class _Parsed(NamedTuple):
     """What the connector makes of one row; ``problem`` is set when it cannot be used."""
 
     location: str

@@ -118,7 +118,7 @@ def _csv_records(reader: Any, path: Path) -> Iterator[tuple[int, list[str]]]:
                 f"{path} line {start}: cannot read the CSV ({exc}); check the quoting there "
                 "and settings.delimiter"
             ) from None
-        if any(value.strip() for value in values):
+        if "".join(values).strip():  # not a blank line
             yield start, values
         start = reader.line_num + 1
 
@@ -171,7 +171,7 @@ def _csv_rows(
                 values = values[:width]
             elif len(values) < width:
                 values = values + [""] * (width - len(values))
-            if problem is None and any(REPLACEMENT in value for value in values):
+            if problem is None and REPLACEMENT in "".join(values):
                 problem = _encoding_problem(encoding)
             yield Row(f"{name} line {number}", dict(zip(header, values, strict=True)), problem)
 
@@ -218,13 +218,7 @@ def parse_timestamp(value: Any, timezone: tzinfo = UTC) -> datetime:
     plain date (midnight in ``timezone``), unix epoch seconds (int, float, or such a string), and
     aware or naive datetimes. Raises ValueError saying which formats work otherwise.
     """
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"not a timestamp; {_FORMATS_HELP}")
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, int | float):
-        return _from_epoch(value)
-    elif isinstance(value, str):
+    if isinstance(value, str):  # (first: what files hold)
         text = value.strip()
         if not text:
             raise ValueError(f"empty; {_FORMATS_HELP}")
@@ -236,6 +230,12 @@ def parse_timestamp(value: Any, timezone: tzinfo = UTC) -> datetime:
             moment = datetime.fromisoformat(text)
         except ValueError:
             raise ValueError(f"not a timestamp; {_FORMATS_HELP}") from None
+    elif isinstance(value, bool) or value is None:
+        raise ValueError(f"not a timestamp; {_FORMATS_HELP}")
+    elif isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, int | float):
+        return _from_epoch(value)
     else:
         raise ValueError(f"not a timestamp but {type(value).__name__}; {_FORMATS_HELP}")
     if moment.tzinfo is None or moment.utcoffset() is None:

@@ -50,8 +50,8 @@ def default_lead(record: SourceRecord) -> Lead:
     columns = _Columns(record.fields)
     name = columns.text("name")
     if name is None:
-        parts = [columns.text("first_name"), columns.text("last_name")]
-        name = " ".join(part for part in parts if part) or None
+        parts = (columns.text("first_name"), columns.text("last_name"))
+        name = " ".join(filter(None, parts)) or None
     return Lead(
         lead_id=record.id,
         name=name,
@@ -62,26 +62,37 @@ def default_lead(record: SourceRecord) -> Lead:
     )
 
 
+#: The conventional column names :func:`default_lead` reads.
+_NAMES = ("name", "first_name", "last_name", "phone", "mobile", "mobile_phone", "email", "tags")
+
+
 @lru_cache(maxsize=64)
-def _loose_columns(columns: tuple[str, ...]) -> dict[str, str]:
-    """Loose name -> column, computed once per header (rows of a CSV share one)."""
+def _resolve(columns: tuple[str, ...]) -> dict[str, str]:
+    """Conventional name -> the column that holds it (the exact name, else the first column
+    matching loosely), computed once per header (rows of a CSV share one)."""
     loose: dict[str, str] = {}
     for column in columns:
         loose.setdefault(_key(column), column)
-    return loose
+    found: dict[str, str] = {}
+    for name in _NAMES:
+        match = name if name in columns else loose.get(_key(name))
+        if match is not None:
+            found[name] = match
+    return found
 
 
 class _Columns:
-    """Looks a record's columns up by exact name, then loosely (see :func:`_key`)."""
+    """Looks a record's columns up by conventional name (one of ``_NAMES``), exactly, then
+    loosely (see :func:`_key`)."""
 
     def __init__(self, fields: Mapping[str, Any]) -> None:
         self.fields = fields
-        self.loose = _loose_columns(tuple(fields))
+        self.columns = _resolve(tuple(fields))
 
     def value(self, *names: str) -> Any:
         """The first present, non-empty value among ``names``, or None."""
         for name in names:
-            column = name if name in self.fields else self.loose.get(_key(name))
+            column = self.columns.get(name)
             if column is None:
                 continue
             value = self.fields[column]
