@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -285,6 +286,31 @@ def test_sandbox_serve_takes_keys_and_faults(tmp_path: Path) -> None:
         )
         assert delete.status_code == 403  # the key has no delete scope
         assert "leads:sync_delete" in delete.json()["message"]
+
+
+def test_a_second_run_while_one_holds_the_state_is_refused_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    from naturalead_sync.state import StateStore
+
+    def contents() -> list[str]:
+        with contextlib.closing(sqlite3.connect(tmp_path / "state.db")) as db:
+            return list(db.iterdump())
+
+    setup(tmp_path)
+    with StateStore(tmp_path / "state.db") as store:
+        store.lock()  # a run in progress, in another process than the command's
+        before = contents()
+        refused = cli("run", cwd=tmp_path)
+        assert refused.returncode == 1
+        assert "another naturalead-sync run is using" in refused.stderr
+        assert contents() == before  # no run recorded, no cursor, no ledger row
+        with contextlib.closing(Sandbox(tmp_path / "sandbox.db")) as sandbox:
+            assert sandbox.leads() == []  # nothing was sent
+    done = cli("run", cwd=tmp_path)  # the lock went with its holder
+    assert done.returncode == 0, done.stderr
+    with contextlib.closing(Sandbox(tmp_path / "sandbox.db")) as sandbox:
+        assert len(sandbox.leads()) == 5
 
 
 def test_check_reports_an_unusable_or_busy_state(tmp_path: Path) -> None:
