@@ -26,7 +26,6 @@ import argparse
 import csv
 import json
 import math
-import platform
 import resource
 import subprocess
 import sys
@@ -39,14 +38,13 @@ from typing import Any
 
 import httpx
 from loopback_sandbox import DEFAULT_KEY, SandboxProcess
+from results_file import save
 
 from naturalead_sync import Connector, Lead, SourceRecord, Window, hookimpl
 from naturalead_sync.client import NaturaleadClient
 from naturalead_sync.config import Config, LimitsConfig, load_config
 from naturalead_sync.runner import Runtime, run
 from naturalead_sync.state import StateStore
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def make_csv(path: Path, n: int, *, distinct: bool = False) -> None:
@@ -354,16 +352,7 @@ def main() -> None:
         results += [engine(n) for n in (args.n or [100_000])]
     if args.what in ("rss", "all"):
         results += [rss(n) for n in (args.n or [100_000, 1_000_000])]
-    machine = {
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "processor": platform.processor() or platform.machine(),
-    }
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    (RESULTS / f"core-{args.what}-{stamp}.json").write_text(
-        json.dumps({"machine": machine, "results": results}, indent=2) + "\n"
-    )
+    save(f"core-{args.what}", results)
     for result in results:
         print(" ".join(f"{k}={v}" for k, v in result.items()))
 

@@ -33,10 +33,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import os
-import platform
 import tempfile
 import time
 from collections.abc import Iterator
@@ -56,9 +54,7 @@ from dlt.sources.helpers import (  # type: ignore[import-not-found,unused-ignore
     requests as dlt_requests,
 )
 from loopback_sandbox import DEFAULT_KEY, SandboxProcess
-
-RESULTS = Path(__file__).parent / "results"
-
+from results_file import save
 
 # -- the user's code, as dlt's docs show it ------------------------------------------------
 
@@ -267,12 +263,7 @@ def main() -> None:
                 results.append(throughput(n, args.window, variant, not args.distinct_times))
     else:
         results += [cpu(n, args.same_time) for n in (args.n or [1_000_000])]
-    machine = {"python": platform.python_version(), "machine": platform.machine()}
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    (RESULTS / f"dlt-{args.what}-{stamp}.json").write_text(
-        json.dumps({"machine": machine, "results": results}, indent=2) + "\n"
-    )
+    save(f"dlt-{args.what}", results)
     for result in results:
         print(" ".join(f"{k}={v}" for k, v in result.items()))
 

@@ -16,20 +16,17 @@ the search limit allows, ``ceil(searches / 5)`` seconds less one.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import platform
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
+
+from results_file import save
 
 from naturalead_sync import ConnectorContext, Window
 from naturalead_sync.loopback import serve
 from naturalead_sync_hubspot import HubSpotConnector, HubSpotSettings
 from naturalead_sync_hubspot.emulator import DEFAULT_TOKEN, EmulatorLimits, HubSpotEmulator
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def initial_sync(n: int, ten_second_max: int) -> dict[str, Any]:
@@ -81,12 +78,7 @@ def main() -> None:
     result = initial_sync(args.n, args.ten_second_max)
     for key, value in result.items():
         print(f"{key:28} {value}")
-    machine = {"python": platform.python_version(), "platform": platform.platform()}
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (RESULTS / f"hubspot-{stamp}.json").write_text(
-        json.dumps({"machine": machine, "result": result}, indent=2) + "\n"
-    )
+    save("hubspot", result)
 
 
 if __name__ == "__main__":

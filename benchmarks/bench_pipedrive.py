@@ -21,13 +21,12 @@ person asking for one custom field (what the connector sends) and, for compariso
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
+
+from results_file import save
 
 from naturalead_sync import ConnectorContext, Window
 from naturalead_sync.loopback import HTTPAnswer, serve
@@ -38,8 +37,6 @@ from naturalead_sync_pipedrive.emulator import (
     EmulatorLimits,
     PipedriveEmulator,
 )
-
-RESULTS = Path(__file__).parent / "results"
 
 
 class Metered:
@@ -146,12 +143,7 @@ def main() -> None:
                 print(f"  {name:30} {figure}")
         else:
             print(f"{key:32} {value}")
-    machine = {"python": platform.python_version(), "platform": platform.platform()}
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (RESULTS / f"pipedrive-{stamp}.json").write_text(
-        json.dumps({"machine": machine, "result": result}, indent=2) + "\n"
-    )
+    save("pipedrive", result)
 
 
 if __name__ == "__main__":

@@ -18,12 +18,11 @@ their first poll, so the bulk wall time includes the connector's first 0.5 s pol
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
+
+from results_file import save
 
 from naturalead_sync import ConnectorContext, Window
 from naturalead_sync_salesforce import SalesforceSettings
@@ -36,8 +35,6 @@ from naturalead_sync_salesforce.emulator import (
     serve,
 )
 from naturalead_sync_salesforce.testing import emulated_connector
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def initial_sync(n: int, api_limit: int, *, bulk: bool) -> dict[str, Any]:
@@ -96,12 +93,7 @@ def main() -> None:
         for key, value in figures.items():
             print(f"{key:30} {value}")
         print()
-    machine = {"python": platform.python_version(), "platform": platform.platform()}
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (RESULTS / f"salesforce-{stamp}.json").write_text(
-        json.dumps({"machine": machine, "result": result}, indent=2) + "\n"
-    )
+    save("salesforce", result)
 
 
 if __name__ == "__main__":
