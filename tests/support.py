@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -153,6 +154,32 @@ def lines(given: str, *defaults: str) -> str:
     keys = {line.split("=")[0].strip() for line in given.splitlines() if "=" in line}
     kept = [line for line in defaults if line.split("=")[0].strip() not in keys]
     return "\n".join([given, *kept])
+
+
+class SourceClock:
+    """The clock and record numbers a conformance harness of a source without an emulator
+    keeps (the custom file, SQL and REST sources): the suite reads and moves the clock, and
+    new records are numbered from 1 and stamped by it."""
+
+    def __init__(self) -> None:
+        self.clock = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+        self._next = 1
+
+    def now(self) -> datetime:
+        return self.clock
+
+    def advance(self, seconds: float) -> None:
+        self.clock += timedelta(seconds=seconds)
+
+    def numbered(self, count: int, *, same_time: bool = False) -> list[tuple[int, datetime]]:
+        """``count`` new record numbers with their modification times: all at the clock's
+        instant with ``same_time``, else a millisecond apart, the last at the clock's."""
+        first, self._next = self._next, self._next + count
+        last = self._next - 1
+        return [
+            (n, self.clock if same_time else self.clock - timedelta(milliseconds=last - n))
+            for n in range(first, last + 1)
+        ]
 
 
 class Register:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import csv
 import os
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 
 from naturalead_sync.conformance import ConnectorConformance
+from support import SourceClock
 
 COLUMNS = ["id", "first_name", "last_name", "phone", "email", "updated_at", "deleted"]
 
 
-class CsvHarness:
+class CsvHarness(SourceClock):
     """A CSV file of leads with a clock; every change rewrites the file atomically (a run that
     is reading it keeps the old one, as with any file replaced under a reader)."""
 
@@ -23,24 +23,15 @@ class CsvHarness:
     deletes: Literal["feed", "reconcile"] = "feed"
 
     def __init__(self, folder: Path) -> None:
+        super().__init__()
         self.path = folder / "leads.csv"
         self.settings: dict[str, Any] = {"path": str(self.path), "deleted_column": "deleted"}
-        self.clock = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
         self.rows: dict[str, dict[str, str]] = {}
-        self._next = 1
         self._write()
-
-    def now(self) -> datetime:
-        return self.clock
-
-    def advance(self, seconds: float) -> None:
-        self.clock += timedelta(seconds=seconds)
 
     def create(self, count: int, *, same_time: bool = False) -> list[str]:
         ids = []
-        for _ in range(count):
-            n, self._next = self._next, self._next + 1
-            stamp = self.clock if same_time else self.clock - timedelta(milliseconds=count - n)
+        for n, stamp in self.numbered(count, same_time=same_time):
             self.rows[str(n)] = {
                 "id": str(n),
                 "first_name": f"First{n}",

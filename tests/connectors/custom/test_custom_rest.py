@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
@@ -16,6 +16,7 @@ from naturalead_sync import ConnectorContext, ConnectorError, Window
 from naturalead_sync.conformance import ConnectorConformance
 from naturalead_sync.loopback import HTTPAnswer, LoopbackServer, serve
 from naturalead_sync_custom import CustomConnector, CustomSettings
+from support import SourceClock
 
 EVERYTHING = Window(None, datetime(2100, 1, 1, tzinfo=UTC))
 
@@ -68,13 +69,14 @@ class LeadsApi:
         return HTTPAnswer(200, headers_out, json.dumps(answer).encode())
 
 
-class RestHarness:
+class RestHarness(SourceClock):
     """The API's records with a clock; deletes go to the deleted-records endpoint."""
 
     connector = "custom"
     deletes: Literal["feed", "reconcile"] = "feed"
 
     def __init__(self, server: LoopbackServer, api: LeadsApi) -> None:
+        super().__init__()
         self.api = api
         self.settings: dict[str, Any] = {
             "source": "rest",
@@ -88,20 +90,10 @@ class RestHarness:
             "updated_since_param": "updated_since",
             "deleted_url": f"{server.url}/deleted",
         }
-        self.clock = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-        self._next = 1
-
-    def now(self) -> datetime:
-        return self.clock
-
-    def advance(self, seconds: float) -> None:
-        self.clock += timedelta(seconds=seconds)
 
     def create(self, count: int, *, same_time: bool = False) -> list[str]:
         ids = []
-        for _ in range(count):
-            n, self._next = self._next, self._next + 1
-            at = self.clock if same_time else self.clock - timedelta(milliseconds=count - n)
+        for n, at in self.numbered(count, same_time=same_time):
             self.api.records[str(n)] = {
                 "id": n,
                 "first_name": f"First{n}",

@@ -27,7 +27,7 @@ from naturalead_sync.conformance import ConnectorConformance
 from naturalead_sync_custom import CustomConnector, CustomSettings
 from naturalead_sync_custom.sql import SqlSource
 from naturalead_sync_custom.sql_settings import SqlSettings
-from support import run_process
+from support import SourceClock, run_process
 
 INSTALL = "apt-get install -y postgresql"
 EVERYTHING = Window(None, datetime(2100, 1, 1, tzinfo=UTC))
@@ -92,13 +92,14 @@ def postgres_url() -> Iterator[str]:
 # -- a harness over one table, for SQLite and PostgreSQL ------------------------------------------
 
 
-class SqlHarness:
+class SqlHarness(SourceClock):
     """A leads table with a soft-delete flag, written through SQLAlchemy, and a clock."""
 
     connector = "custom"
     deletes: Literal["feed", "reconcile"] = "feed"
 
     def __init__(self, url: str, *, aware: bool) -> None:
+        super().__init__()
         self.engine = sa.create_engine(url)
         self.name = f"leads_{uuid.uuid4().hex[:8]}"
         self.table = sa.Table(
@@ -123,23 +124,13 @@ class SqlHarness:
         }
         if not aware:
             self.settings["timezone"] = "UTC"
-        self.clock = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-        self._next = 1
 
     def stamp(self, moment: datetime) -> datetime:
         return moment if self.aware else moment.replace(tzinfo=None)
 
-    def now(self) -> datetime:
-        return self.clock
-
-    def advance(self, seconds: float) -> None:
-        self.clock += timedelta(seconds=seconds)
-
     def create(self, count: int, *, same_time: bool = False) -> list[str]:
         rows = []
-        for _ in range(count):
-            n, self._next = self._next, self._next + 1
-            at = self.clock if same_time else self.clock - timedelta(milliseconds=count - n)
+        for n, at in self.numbered(count, same_time=same_time):
             rows.append(
                 {
                     "id": n,
