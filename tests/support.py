@@ -1,12 +1,14 @@
 """Helpers shared by the tests: CSV rows and files, config files, sandbox-backed runtimes,
-what the CRM connectors' tests share (cassettes, emulator commands, test plugins), and the
-way every test starts a subprocess (:func:`run_process`, :func:`spawn`), which records its
-output for the secret scan (tests/conftest.py)."""
+what the CRM connectors' tests share (cassettes, emulator commands, test plugins), state files
+of an older schema, and the way every test starts a subprocess (:func:`run_process`,
+:func:`spawn`), which records its output for the secret scan (tests/conftest.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -442,3 +444,47 @@ def spawn(
                 process.kill()
                 out, err = spawned.communicate(timeout=30)
             PROCESS_OUTPUTS.record(ProcessOutput(_label(command), out, err, issuer))
+
+
+#: The ledger of state schema 1, the layout before schema 2.
+_LEDGER_V1 = """CREATE TABLE ledger (
+    connection TEXT NOT NULL,
+    lead_id TEXT NOT NULL,
+    native_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    accepted_hash TEXT,
+    accepted_modified TEXT,
+    rejected_hash TEXT,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    rejected_run INTEGER,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (connection, lead_id)
+) WITHOUT ROWID"""
+
+
+def downgrade_state_to_schema_1(path: Path) -> None:
+    """Rewrite a state file in the layout of schema 1, as an older naturalead-sync left it:
+    ISO text modification times and an index of every status."""
+
+    def iso(moment: int | None) -> str | None:
+        if moment is None:
+            return None
+        value = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=moment)
+        return value.isoformat(timespec="microseconds")
+
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.create_function("iso", 1, iso)
+        db.execute("BEGIN")
+        db.execute("ALTER TABLE ledger RENAME TO ledger_v2")
+        db.execute("DROP INDEX ledger_rejected")
+        db.execute(_LEDGER_V1)
+        db.execute(
+            "INSERT INTO ledger SELECT connection, lead_id, native_id, status, accepted_hash, "
+            "iso(accepted_modified), rejected_hash, error, attempts, rejected_run, updated_at "
+            "FROM ledger_v2"
+        )
+        db.execute("DROP TABLE ledger_v2")
+        db.execute("CREATE INDEX ledger_status ON ledger (connection, status)")
+        db.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
+        db.execute("COMMIT")

@@ -221,14 +221,15 @@ def state_show(obj: _Context) -> None:
                     store.get_cursor(name, "changed"),
                     store.get_cursor(name, "deleted"),
                 )
+                counts = store.counts(name)
                 rows.append(
                     [
                         name,
                         changed.isoformat() if changed else "-",
                         deleted.isoformat() if deleted else "-",
-                        f"{store.count(name, 'accepted'):,}",
-                        f"{store.count(name, 'rejected'):,}",
-                        f"{store.count(name, 'deleted'):,}",
+                        f"{counts['accepted']:,}",
+                        f"{counts['rejected']:,}",
+                        f"{counts['deleted']:,}",
                     ]
                 )
             stdout.print(

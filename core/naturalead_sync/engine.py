@@ -39,7 +39,7 @@ from .mapping import Mapper
 from .models import Lead, SourceRecord, Window, revalidate
 from .plugins import apply_transform_lead, has_transform_lead
 from .report import ConnectionReport
-from .state import LedgerEntry, LedgerWrite, StateStore
+from .state import LedgerEntry, LedgerWrite, StateStore, encode_moment
 from .validation import LeadValidator
 
 __all__ = ["ConnectionSync", "RunOptions", "payload_hash"]
@@ -299,7 +299,11 @@ class ConnectionSync:
         payload = lead.payload(send_empty=self.send_empty)
         digest = payload_hash(self.signature, payload)
         if entry is not None:
-            if entry.accepted_modified and record.modified_at < entry.accepted_modified:
+            accepted_modified = entry.accepted_modified
+            if (
+                accepted_modified is not None
+                and encode_moment(record.modified_at) < accepted_modified
+            ):
                 self.report.skipped_stale += 1
                 return
             if (
@@ -475,24 +479,27 @@ class ConnectionSync:
             found = {record.id for record in self.connector.fetch_by_ids([n for _, n in chunk])}
             yield from (lead_id for lead_id, native in chunk if native not in found)
 
+    def _guard_mass_delete(self, count: int) -> None:
+        """Refuse to delete ``count`` leads when that is more than ``mass_delete_share`` of
+        those synced."""
+        share = self.connection.mass_delete_share
+        counts = self.state.counts(self.connection.name)
+        synced = counts["accepted"] + counts["rejected"]
+        if count > share * synced:
+            raise MassDeleteBlocked(
+                f"connection {self.connection.name!r} would delete {count} of {synced} synced "
+                f"leads ({count / max(synced, 1):.0%}), more than mass_delete_share "
+                f"({share:.0%}). Nothing was deleted. Check the source, then run again with "
+                "--allow-mass-delete (or raise mass_delete_share)"
+            )
+
     def _sync_deletes(self, end: datetime) -> None:
         name = self.connection.name
         cursor = None if self.options.full_refresh else self.state.get_cursor(name, DELETED)
         window = Window(None if cursor is None else cursor - self.lookback, end)
         to_delete = self._deleted_ids(window)
-        synced = self.state.count(name, "accepted") + self.state.count(name, "rejected")
-        share = self.connection.mass_delete_share
-        if (
-            len(to_delete) > self.connection.mass_delete_min
-            and len(to_delete) > share * synced
-            and not self.options.allow_mass_delete
-        ):
-            raise MassDeleteBlocked(
-                f"connection {name!r} would delete {len(to_delete)} of {synced} synced leads "
-                f"({len(to_delete) / max(synced, 1):.0%}), more than mass_delete_share "
-                f"({share:.0%}). Nothing was deleted. Check the source, then run again with "
-                "--allow-mass-delete (or raise mass_delete_share)"
-            )
+        if len(to_delete) > self.connection.mass_delete_min and not self.options.allow_mass_delete:
+            self._guard_mass_delete(len(to_delete))
         if self.client is None:
             self.report.deleted = len(to_delete)
             for lead_id in to_delete:

@@ -6,11 +6,15 @@ with the process, so a killed run never leaves a stale lock behind.
 
 The ledger has one row per lead the connection ever sent or rejected:
 
-- ``accepted_hash`` / ``accepted_modified``: the payload hash and source modification time of
-  the last version Naturalead accepted (used to skip unchanged payloads and stale versions);
+- ``accepted_hash`` / ``accepted_modified``: the payload hash and source modification time
+  (microseconds since the Unix epoch) of the last version Naturalead accepted (used to skip
+  unchanged payloads and stale versions);
 - ``status``: ``accepted``, ``rejected`` or ``deleted``;
 - ``rejected_hash`` / ``error`` / ``attempts`` / ``rejected_run``: the last rejected payload,
   why, how many times in a row, and in which run.
+
+A state file written by an older naturalead-sync is migrated when it is opened, in one
+transaction; one written by a newer one is refused and left untouched.
 """
 
 from __future__ import annotations
@@ -18,53 +22,77 @@ from __future__ import annotations
 import fcntl
 import itertools
 import json
+import logging
 import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from .errors import StateError, StateLocked
 
-__all__ = ["SCHEMA_VERSION", "LedgerEntry", "LedgerWrite", "StateStore"]
+__all__ = ["SCHEMA_VERSION", "LedgerEntry", "LedgerWrite", "StateStore", "encode_moment"]
 
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS cursors (
-    connection TEXT NOT NULL,
-    stream TEXT NOT NULL,
-    value TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (connection, stream)
-);
-CREATE TABLE IF NOT EXISTS ledger (
+#: 1: the first layout. 2: ``accepted_modified`` in microseconds instead of ISO text (a
+#: tenth of the cost to write), and an index of the rejected leads only instead of one of every
+#: status (written on every accepted lead, read only for the failed ones).
+SCHEMA_VERSION = 2
+log = logging.getLogger(__name__)
+_LEDGER = """CREATE TABLE {name} (
     connection TEXT NOT NULL,
     lead_id TEXT NOT NULL,
     native_id TEXT NOT NULL,
     status TEXT NOT NULL,
     accepted_hash TEXT,
-    accepted_modified TEXT,
+    accepted_modified INTEGER,
     rejected_hash TEXT,
     error TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     rejected_run INTEGER,
     updated_at TEXT NOT NULL,
     PRIMARY KEY (connection, lead_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS ledger_status ON ledger (connection, status);
-CREATE TABLE IF NOT EXISTS runs (
+) WITHOUT ROWID"""
+_LEDGER_INDEX = (
+    "CREATE INDEX ledger_rejected ON ledger (connection, rejected_run) WHERE status='rejected'"
+)
+_SCHEMA = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    f"INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}')",
+    """CREATE TABLE cursors (
+    connection TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (connection, stream)
+)""",
+    _LEDGER.format(name="ledger"),
+    _LEDGER_INDEX,
+    """CREATE TABLE runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     connection TEXT NOT NULL,
     started_at TEXT NOT NULL,
     finished_at TEXT,
     status TEXT NOT NULL,
     report TEXT
-);
-"""
+)""",
+)
+#: From version 1: the ledger copied into the new layout, its ISO times turned into
+#: microseconds (by ``_iso_to_moment``, registered on the connection).
+_FROM_1 = (
+    _LEDGER.format(name="ledger_v2"),
+    "INSERT INTO ledger_v2 SELECT connection, lead_id, native_id, status, accepted_hash, "
+    "iso_to_moment(accepted_modified), rejected_hash, error, attempts, rejected_run, "
+    "updated_at FROM ledger",
+    "DROP TABLE ledger",  # and its index of every status
+    "ALTER TABLE ledger_v2 RENAME TO ledger",
+    _LEDGER_INDEX,
+    "INSERT OR REPLACE INTO meta VALUES ('schema_version', '2')",
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _now() -> str:
@@ -81,6 +109,16 @@ def decode_time(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
+def encode_moment(moment: datetime) -> int:
+    """A timezone-aware time as whole microseconds since the Unix epoch: exact, ordered like
+    time, and cheap (how the ledger stores modification times)."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _iso_to_moment(text: str | None) -> int | None:
+    return None if text is None else encode_moment(datetime.fromisoformat(text))
+
+
 class LedgerEntry(NamedTuple):
     """What the ledger knows of one lead (a named tuple: one is read per lead and run)."""
 
@@ -88,7 +126,7 @@ class LedgerEntry(NamedTuple):
     native_id: str
     status: str
     accepted_hash: str | None
-    accepted_modified: datetime | None
+    accepted_modified: int | None  # see encode_moment
     rejected_hash: str | None
     error: str | None
     attempts: int
@@ -116,9 +154,11 @@ class StateStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._check_version()
+            try:
+                self._check_version()
+            except BaseException:
+                self.close()
+                raise
         except sqlite3.DatabaseError as exc:
             raise StateError(
                 f"state database {self.path} cannot be read ({exc}); it is not a "
@@ -127,25 +167,48 @@ class StateStore:
             ) from None
 
     def _check_version(self) -> None:
+        """Create the schema in a new file, migrate an older one, refuse a newer one (before
+        anything is written to it, the journal mode included)."""
+        if self._version() not in (None, SCHEMA_VERSION):
+            # A run of the older version may still be writing the old layout: migrate only
+            # while holding the run lock.
+            self.lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        with self.transaction():  # read again under the write lock: one process migrates
+            version = self._version()
+            if version == SCHEMA_VERSION:
+                return
+            if version is None:
+                statements = _SCHEMA
+            else:
+                log.info("migrating state database %s to schema %d", self.path, SCHEMA_VERSION)
+                self._db.create_function("iso_to_moment", 1, _iso_to_moment, deterministic=True)
+                statements = _FROM_1
+            for statement in statements:
+                self._db.execute(statement)
+
+    def _version(self) -> int | None:
+        """The schema version of the file (None when it is empty)."""
         tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
-        if "meta" in tables:
-            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            version = int(row[0]) if row else 0
-            if version > SCHEMA_VERSION:
+        if "meta" not in tables:
+            if tables:
                 raise StateError(
-                    f"state database {self.path} was written by a newer naturalead-sync "
-                    f"(schema {version}, this one knows {SCHEMA_VERSION}); upgrade "
-                    "naturalead-sync. Nothing was changed"
+                    f"{self.path} is an SQLite database but not a naturalead-sync state file; "
+                    "point state.path elsewhere. Nothing was changed"
                 )
-        elif tables:
+            return None
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        # Version 1 created its tables, then recorded its version: a file killed in between
+        # has version 1's tables.
+        version = int(row[0]) if row else 1
+        if version > SCHEMA_VERSION:
             raise StateError(
-                f"{self.path} is an SQLite database but not a naturalead-sync state file; "
-                "point state.path elsewhere. Nothing was changed"
+                f"state database {self.path} was written by a newer naturalead-sync "
+                f"(schema {version}, this one knows {SCHEMA_VERSION}); upgrade "
+                "naturalead-sync. Nothing was changed"
             )
-        self._db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
-        self._db.execute(
-            "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-        )
+        return version
 
     # -- locking and transactions ----------------------------------------------------------
 
@@ -220,7 +283,7 @@ class StateStore:
                 f"WHERE connection=? AND lead_id IN ({marks})",
                 (connection, *chunk),
             ):
-                found[row[0]] = _entry(row)
+                found[row[0]] = LedgerEntry._make(row)
         return found
 
     def checkpoint(
@@ -299,7 +362,7 @@ class StateStore:
             query += " AND connection=?"
             params = (connection,)
         for row in self._db.execute(query + " ORDER BY updated_at", params).fetchall():
-            yield row[0], _entry(row[1:])
+            yield row[0], LedgerEntry._make(row[1:])
 
     def failed_before(self, connection: str, run_id: int) -> list[str]:
         """Native ids of leads rejected in runs before ``run_id`` (to fetch them again)."""
@@ -338,12 +401,16 @@ class StateStore:
             (connection,),
         )
 
-    def count(self, connection: str, status: str) -> int:
-        """How many ledger rows of ``connection`` have ``status``."""
-        row = self._db.execute(
-            "SELECT COUNT(*) FROM ledger WHERE connection=? AND status=?", (connection, status)
-        ).fetchone()
-        return int(row[0])
+    def counts(self, connection: str) -> dict[str, int]:
+        """How many ledger rows of ``connection`` have each status (one pass over them)."""
+        counted = dict.fromkeys(("accepted", "rejected", "deleted"), 0)
+        counted.update(
+            self._db.execute(
+                "SELECT status, COUNT(*) FROM ledger WHERE connection=? GROUP BY status",
+                (connection,),
+            )
+        )
+        return counted
 
     # -- runs ---------------------------------------------------------------------------------
 
@@ -390,25 +457,9 @@ class StateStore:
                 self._db.execute(f"DELETE FROM {table} WHERE connection=?", (connection,))
 
 
-def _entry(row: tuple[Any, ...]) -> LedgerEntry:
-    """A ledger entry from its row (columns in :class:`LedgerEntry`'s order)."""
-    lead_id, native_id, status, accepted_hash, modified, rejected_hash, error, attempts, run = row
-    return LedgerEntry(
-        lead_id,
-        native_id,
-        status,
-        accepted_hash,
-        decode_time(modified),
-        rejected_hash,
-        error,
-        attempts,
-        run,
-    )
-
-
-def _modified(write: LedgerWrite) -> str | None:
+def _modified(write: LedgerWrite) -> int | None:
     """The encoded modification time of ``write``, if it has one."""
-    return encode_time(write.modified_at) if write.modified_at else None
+    return encode_moment(write.modified_at) if write.modified_at else None
 
 
 class _Transaction:

@@ -6,19 +6,28 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
 from naturalead_sync.sandbox import DEFAULT_KEY, Sandbox, serve
-from support import config_text, lead_row, run_process, spawn, write_csv
+from support import (
+    config_text,
+    downgrade_state_to_schema_1,
+    lead_row,
+    run_process,
+    spawn,
+    write_csv,
+)
 
 BAD_KEY = "nl_live_" + "9" * 60 + "beef"
 
@@ -311,6 +320,30 @@ def test_a_second_run_while_one_holds_the_state_is_refused_and_changes_nothing(
     assert done.returncode == 0, done.stderr
     with contextlib.closing(Sandbox(tmp_path / "sandbox.db")) as sandbox:
         assert len(sandbox.leads()) == 5
+
+
+def test_a_state_from_schema_1_is_migrated_and_the_next_run_sends_nothing(
+    tmp_path: Path,
+) -> None:
+    # Modified a minute ago: inside the next run's lookback, so that it reads them again and
+    # would send them again if the migration lost the ledger.
+    recent = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    rows = [lead_row(n, recent) for n in range(5)]
+    rows[2]["email"] = "not-an-email"
+    setup(tmp_path, rows)
+    assert cli("run", cwd=tmp_path).returncode == 3  # 4 synced, 1 rejected
+    downgrade_state_to_schema_1(tmp_path / "state.db")
+
+    again = cli("-v", "run", "--report", "report.json", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "migrating state database" in again.stderr
+    (conn,) = json.loads((tmp_path / "report.json").read_text())["connections"]
+    assert (conn["records_fetched"], conn["upsert_requests"]) == (5, 0)
+    # The rejected lead: unchanged in the window, then unchanged when fetched again as failed.
+    assert (conn["skipped_unchanged"], conn["skipped_still_failing"]) == (4, 2)
+    shown = cli("state", "show", cwd=tmp_path)
+    assert shown.returncode == 0
+    assert re.search(r"csv .*│ 4 +│ 1 +│ 0 +│", shown.stdout), shown.stdout
 
 
 def test_check_reports_an_unusable_or_busy_state(tmp_path: Path) -> None:

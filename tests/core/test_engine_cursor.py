@@ -175,7 +175,7 @@ def test_batches_accepted_before_a_failure_are_not_sent_again(
     assert failed.status == "failed"
     assert len(sandbox.leads()) == 200
     with StateStore(tmp_path / "state.db") as store:
-        assert store.count("mem", "accepted") == 200
+        assert store.counts("mem")["accepted"] == 200
     resumed = sync(tmp_path, sandbox, limits=paced)
     assert (resumed.status, resumed.upsert_requests) == ("ok", 1)
     assert len(sandbox.leads()) == 300

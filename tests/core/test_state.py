@@ -1,7 +1,9 @@
-"""The state database: locking, unreadable files, newer versions, checkpoints."""
+"""The state database: locking, unreadable files, newer and older versions, checkpoints."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from naturalead_sync import StateError, StateLocked
-from naturalead_sync.state import SCHEMA_VERSION, LedgerWrite, StateStore
+from naturalead_sync.state import SCHEMA_VERSION, LedgerWrite, StateStore, encode_moment
+from support import downgrade_state_to_schema_1
 
 
 def test_second_run_on_a_locked_state_is_refused(tmp_path: Path) -> None:
@@ -43,12 +46,14 @@ def test_newer_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
     assert path.read_bytes() == before
 
 
-def test_foreign_sqlite_file_is_refused(tmp_path: Path) -> None:
+def test_foreign_sqlite_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
     path = tmp_path / "other.db"
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
         db.execute("CREATE TABLE customers (id INTEGER)")
+    before = path.read_bytes()
     with pytest.raises(StateError, match="not a naturalead-sync state file"):
         StateStore(path)
+    assert path.read_bytes() == before  # its journal mode included
 
 
 def test_checkpoint_commits_ledger_and_cursor_together(tmp_path: Path) -> None:
@@ -72,3 +77,91 @@ def test_checkpoint_commits_ledger_and_cursor_together(tmp_path: Path) -> None:
         assert store.failed_before("c", 9) == ["2"]
         store.reset("c")
         assert store.get_cursor("c", "changed") is None
+
+
+def _layout(path: Path) -> tuple[str, list[str], set[str]]:
+    """(schema version, the storage types of accepted_modified, the ledger's indexes)."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        (version,) = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        kinds = [
+            row[0]
+            for row in db.execute(
+                "SELECT DISTINCT typeof(accepted_modified) FROM ledger ORDER BY 1"
+            )
+        ]
+        indexes = {
+            row[0]
+            for row in db.execute(
+                "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='ledger' "
+                "AND sql IS NOT NULL"
+            )
+        }
+    return version, kinds, indexes
+
+
+def _dump(path: Path) -> list[str]:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return list(db.iterdump())
+
+
+def _filled(path: Path) -> None:
+    """A state with an accepted, a rejected and a deleted lead, and a cursor."""
+    moment = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+    with StateStore(path) as store:
+        store.checkpoint(
+            "c",
+            [
+                LedgerWrite("p_1", "1", "accepted", "h1", moment),
+                LedgerWrite("p_2", "2", "rejected", "h2", moment, "bad phone"),
+                LedgerWrite("p_3", "3", "accepted", "h3", moment),
+                LedgerWrite("p_3", "3", "deleted"),
+            ],
+            run_id=4,
+            cursor=("changed", moment),
+        )
+
+
+def test_a_schema_1_file_is_migrated_row_for_row(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    _filled(path)
+    with StateStore(path) as store:
+        before = store.entries("c", ["p_1", "p_2", "p_3"])
+    downgrade_state_to_schema_1(path)
+    assert _layout(path) == ("1", ["null", "text"], {"ledger_status"})
+
+    with StateStore(path) as store:
+        assert store.entries("c", ["p_1", "p_2", "p_3"]) == before
+        assert before["p_1"].accepted_modified == encode_moment(
+            datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+        )
+        assert store.failed_before("c", 5) == ["2"]
+        assert store.counts("c") == {"accepted": 1, "rejected": 1, "deleted": 1}
+        assert store.get_cursor("c", "changed") == datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+    assert _layout(path) == (str(SCHEMA_VERSION), ["integer", "null"], {"ledger_rejected"})
+
+
+def test_a_schema_1_file_the_migration_cannot_read_is_left_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    _filled(path)
+    downgrade_state_to_schema_1(path)
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute("UPDATE ledger SET accepted_modified='yesterday' WHERE lead_id='p_1'")
+    before = _dump(path)
+    with pytest.raises(StateError, match="cannot be read"):
+        StateStore(path)
+    assert _dump(path) == before
+
+
+def test_a_schema_1_file_is_not_migrated_while_a_run_holds_it(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    _filled(path)
+    downgrade_state_to_schema_1(path)
+    before = _dump(path)
+    with open(f"{path}.lock", "a+") as held:  # a run of the older version
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(StateLocked, match="another naturalead-sync run is using"):
+            StateStore(path)
+        assert _dump(path) == before
+    with StateStore(path):  # once that run is over
+        pass
+    assert _layout(path)[0] == str(SCHEMA_VERSION)

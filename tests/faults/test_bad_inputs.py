@@ -369,4 +369,4 @@ def test_hostile_api_answer_never_loses_a_lead(
     assert held == {str(n) for n in range(150)} - {"120"}
     with StateStore(tmp_path / "state.db") as state:
         assert [entry.lead_id for _, entry in state.failed()] == ["120"]
-        assert state.count("csv", "accepted") == 149
+        assert state.counts("csv")["accepted"] == 149
