@@ -89,6 +89,11 @@ class _Answer:
     message: str
 
 
+def _json(value: Any) -> str:
+    """Compact JSON text, non-ASCII characters as they are."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def _message(body: Any, fallback: str) -> str:
     if isinstance(body, dict):
         parts = [str(body[k]) for k in ("error", "message", "details") if body.get(k)]
@@ -170,17 +175,29 @@ class NaturaleadClient:
 
     # -- public calls ---------------------------------------------------------------------
 
-    def upsert(self, source: str | None, leads: Sequence[dict[str, Any]]) -> UpsertResult:
-        """Upsert up to ``batch_size`` leads; split on whole-batch rejections."""
+    def upsert(
+        self,
+        source: str | None,
+        leads: Sequence[dict[str, Any]],
+        encoded: Sequence[str] | None = None,
+    ) -> UpsertResult:
+        """Upsert up to ``batch_size`` leads; split on whole-batch rejections.
+
+        ``encoded``, when given, holds each lead's JSON text (the engine has it from the
+        payload hash): it is sent as it is instead of encoding ``leads`` again.
+        """
         result = UpsertResult()
         if not leads:
             return result
-        body: dict[str, Any] = {"leads": list(leads)}
-        if source:
-            body = {"source": source, **body}
-        answer = self._send("POST", body, len(leads), SCOPE_CREATE)
+        if encoded is None:
+            encoded = [_json(lead) for lead in leads]
+        elif len(encoded) != len(leads):
+            raise ValueError(f"{len(leads)} leads but {len(encoded)} encoded leads")
+        head = f'{{"source":{_json(source)},' if source else "{"
+        content = f'{head}"leads":[{",".join(encoded)}]}}'.encode()
+        answer = self._send("POST", content, len(leads), SCOPE_CREATE)
         if answer.status in _SPLITTABLE:
-            return self._split_upsert(source, leads, answer.message)
+            return self._split_upsert(source, leads, encoded, answer.message)
         errors, unattributed = self._read_errors(answer.body, leads)
         if unattributed and len(leads) > 1:
             log.warning(
@@ -188,7 +205,7 @@ class NaturaleadClient:
                 "in halves to attribute them",
                 len(unattributed),
             )
-            return self._split_upsert(source, leads, "unattributed error")
+            return self._split_upsert(source, leads, encoded, "unattributed error")
         if unattributed:
             errors[leads[0]["lead_id"]] = unattributed[0]
         result.rejected = errors
@@ -210,7 +227,8 @@ class NaturaleadClient:
         result = DeleteResult()
         if not lead_ids:
             return result
-        answer = self._send("DELETE", {"lead_ids": list(lead_ids)}, len(lead_ids), SCOPE_DELETE)
+        content = _json({"lead_ids": list(lead_ids)}).encode()
+        answer = self._send("DELETE", content, len(lead_ids), SCOPE_DELETE)
         if answer.status in _SPLITTABLE:
             if len(lead_ids) == 1:
                 result.rejected[lead_ids[0]] = answer.message
@@ -243,21 +261,25 @@ class NaturaleadClient:
         for method, body, scope in probes:
             if scope == SCOPE_DELETE and not deletes:
                 continue
-            self._send(method, body, 0, scope)
+            self._send(method, _json(body).encode(), 0, scope)
             proven.append(scope)
         return proven
 
     # -- internals ------------------------------------------------------------------------
 
     def _split_upsert(
-        self, source: str | None, leads: Sequence[dict[str, Any]], message: str
+        self,
+        source: str | None,
+        leads: Sequence[dict[str, Any]],
+        encoded: Sequence[str],
+        message: str,
     ) -> UpsertResult:
         if len(leads) == 1:
             return UpsertResult(rejected={leads[0]["lead_id"]: message})
         result = UpsertResult()
         middle = len(leads) // 2
-        for half in (leads[:middle], leads[middle:]):
-            result.merge(self.upsert(source, half))
+        result.merge(self.upsert(source, leads[:middle], encoded[:middle]))
+        result.merge(self.upsert(source, leads[middle:], encoded[middle:]))
         return result
 
     @staticmethod
@@ -291,9 +313,8 @@ class NaturaleadClient:
             self._rng,
         )
 
-    def _send(self, method: str, body: dict[str, Any], items: int, scope: str) -> _Answer:
+    def _send(self, method: str, content: bytes, items: int, scope: str) -> _Answer:
         """One logical request: paced, retried; returns a 2xx or a splittable 4xx answer."""
-        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         started = self._clock()
         failures = 0
         limited = 0

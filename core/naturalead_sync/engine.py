@@ -85,8 +85,13 @@ def payload_hash(signature: str, payload: dict[str, Any]) -> str:
     It is the blake2b (16 bytes) of the canonical JSON of ``[signature, payload]``; the hash
     of the signature's part is computed once and copied.
     """
+    return _text_hash(signature, _CANONICAL.encode(payload))
+
+
+def _text_hash(signature: str, text: str) -> str:
+    """:func:`payload_hash` of a payload whose canonical JSON is ``text``."""
     digest = _signed(signature).copy()
-    digest.update(f"{_CANONICAL.encode(payload)}]".encode())
+    digest.update(f"{text}]".encode())
     return digest.hexdigest()
 
 
@@ -101,6 +106,7 @@ class _Pending:
     native_id: str
     modified_at: datetime
     payload: dict[str, Any]
+    text: str  # the payload's canonical JSON, sent as it is
     hash: str
     known: bool  # the ledger has an accepted version (so this is an update)
 
@@ -297,7 +303,8 @@ class ConnectionSync:
         # Hashed before normalisation, with the validation policy in the signature: an
         # unchanged lead is skipped without paying for the phone and email checks.
         payload = lead.payload(send_empty=self.send_empty)
-        digest = payload_hash(self.signature, payload)
+        text = _CANONICAL.encode(payload)
+        digest = _text_hash(self.signature, text)
         if entry is not None:
             accepted_modified = entry.accepted_modified
             if (
@@ -316,16 +323,18 @@ class ConnectionSync:
         if self._still_failing(entry, digest):
             return
         try:
-            payload = self._validated(lead, payload)
+            checked = self._validated(lead, payload)
         except RecordError as exc:
             self._reject_locally(record, lead_id, digest, None, exc, writes)
             return
+        if checked is not payload:
+            payload, text = checked, _CANONICAL.encode(checked)
         previous = self.queued.get(lead_id)
         if previous is not None and previous > record.modified_at:
             self.report.skipped_stale += 1
             return
         known = entry is not None and entry.accepted_hash is not None
-        self.batch[lead_id] = _Pending(record.id, record.modified_at, payload, digest, known)
+        self.batch[lead_id] = _Pending(record.id, record.modified_at, payload, text, digest, known)
         self.queued[lead_id] = record.modified_at
 
     def _reject_locally(
@@ -402,7 +411,10 @@ class ConnectionSync:
                     self.report.created += 1
                 self.report.plan("update" if pending.known else "create", lead_id)
             return
-        result: UpsertResult = self.client.upsert(self.source, [p.payload for p in batch.values()])
+        leads = list(batch.values())
+        result: UpsertResult = self.client.upsert(
+            self.source, [p.payload for p in leads], [p.text for p in leads]
+        )
         for lead_id in result.accepted:
             pending = batch[lead_id]
             writes.append(

@@ -79,9 +79,14 @@ class Mapper:
         }
         self.custom_fields = {k: compile_expression(v) for k, v in config.custom_fields.items()}
         self.tags = None if config.tags is None else [compile_expression(t) for t in config.tags]
+        self.changes_nothing = not (
+            self.scalars or self.custom_fields or self.tags is not None or self.prefix
+        )
 
     def apply(self, lead: Lead, record: SourceRecord) -> Lead:
         """The lead with the overrides applied and the prefix added to ``lead_id``."""
+        if self.changes_nothing:
+            return lead
         fields = record.fields
         update: dict[str, Any] = {key: expr(fields) or None for key, expr in self.scalars.items()}
         if self.custom_fields:

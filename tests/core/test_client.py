@@ -121,6 +121,31 @@ def test_errors_without_lead_id_are_attributed_by_splitting() -> None:
     assert result.rejected == {"c": "bad"}
 
 
+def test_encoded_leads_are_sent_as_given_and_split_with_their_leads() -> None:
+    bodies: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.content)
+        sent = [lead["lead_id"] for lead in json.loads(request.content)["leads"]]
+        if "b" in sent:
+            return httpx.Response(422, json={"message": "phone taken"})
+        return httpx.Response(200, json={"errors": []})
+
+    # Keys in another order than json.dumps gives them, and an escaped letter: sent verbatim.
+    encoded = [f'{{"name":"L\\u00e9ad {i}","lead_id":"{i}"}}' for i in "abc"]
+    result = mock_client(handler).upsert("t", leads("a", "b", "c"), encoded)
+    assert bodies == [
+        f'{{"source":"t","leads":[{encoded[0]},{encoded[1]},{encoded[2]}]}}'.encode(),
+        f'{{"source":"t","leads":[{encoded[0]}]}}'.encode(),
+        f'{{"source":"t","leads":[{encoded[1]},{encoded[2]}]}}'.encode(),
+        f'{{"source":"t","leads":[{encoded[1]}]}}'.encode(),
+        f'{{"source":"t","leads":[{encoded[2]}]}}'.encode(),
+    ]
+    assert result.accepted == ["a", "c"] and result.rejected == {"b": "422 phone taken"}
+    with pytest.raises(ValueError, match="3 leads but 2 encoded leads"):
+        mock_client(handler).upsert("t", leads("a", "b", "c"), encoded[:2])
+
+
 def test_error_entries_by_index_and_unknown_fields_are_tolerated(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -64,6 +64,14 @@ def test_overrides_replace_defaults_and_add_prefix() -> None:
     assert lead.tags == ["crm"]
 
 
+def test_no_overrides_keep_the_lead_and_an_empty_tag_list_clears_its_tags() -> None:
+    record = SourceRecord("42", datetime(2026, 1, 1, tzinfo=UTC), FIELDS)
+    default = Lead(lead_id="42", name="default", tags=["a"])
+    assert Mapper(MappingConfig()).apply(default, record) is default
+    cleared = Mapper(MappingConfig(tags=[])).apply(default, record)
+    assert (cleared.name, cleared.tags) == ("default", [])
+
+
 def test_empty_policy_omits_or_sends() -> None:
     lead = Lead(lead_id="1", name="A")
     assert lead.payload() == {"lead_id": "1", "name": "A"}
