@@ -17,15 +17,12 @@ It follows the correctness rules of the design:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
-import json
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 import pluggy
@@ -35,6 +32,7 @@ from .client import NaturaleadClient, UpsertResult
 from .config import ConnectionConfig, LimitsConfig
 from .connector import Connector
 from .errors import MassDeleteBlocked, RecordError, SkipLead
+from .hashing import canonical_json, payload_hash, text_hash
 from .mapping import Mapper
 from .models import Lead, SourceRecord, Window, revalidate
 from .plugins import apply_transform_lead, has_transform_lead
@@ -42,7 +40,7 @@ from .report import ConnectionReport
 from .state import LedgerEntry, LedgerWrite, StateStore, encode_moment
 from .validation import LeadValidator
 
-__all__ = ["ConnectionSync", "RunOptions", "payload_hash"]
+__all__ = ["ConnectionSync", "RunOptions"]
 
 log = logging.getLogger(__name__)
 CHANGED, DELETED = "changed", "deleted"
@@ -53,12 +51,6 @@ _CHECKPOINT_EVERY = 1000
 _MAX_READY = 50
 #: Records decided together (one ledger query each time).
 _CHUNK = 100
-#: The payload hash's canonical JSON. What it encodes (a lead's values, a record's fields) is
-#: never circular, so the check for that is left out (a value holding itself would raise
-#: RecursionError instead of ValueError).
-_CANONICAL = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), default=str, check_circular=False
-)
 
 
 def _chunks(records: Iterable[SourceRecord], size: int) -> Iterator[list[SourceRecord]]:
@@ -76,29 +68,6 @@ class RunOptions:
     allow_mass_delete: bool = False
     retry_failed: bool = False
     now: Callable[[], datetime] = Window.utcnow
-
-
-def payload_hash(signature: str, payload: dict[str, Any]) -> str:
-    """A short, stable hash of what would be sent for one lead, under ``signature`` (the
-    batch source and the validation policy, which change what is sent).
-
-    It is the blake2b (16 bytes) of the canonical JSON of ``[signature, payload]``; the hash
-    of the signature's part is computed once and copied.
-    """
-    return _text_hash(signature, _CANONICAL.encode(payload))
-
-
-def _text_hash(signature: str, text: str) -> str:
-    """:func:`payload_hash` of a payload whose canonical JSON is ``text``."""
-    digest = _signed(signature).copy()
-    digest.update(f"{text}]".encode())
-    return digest.hexdigest()
-
-
-@lru_cache(maxsize=64)
-def _signed(signature: str) -> hashlib.blake2b:
-    """A hash fed with the start of the canonical text: ``["<signature>",``."""
-    return hashlib.blake2b(f"[{_CANONICAL.encode(signature)},".encode(), digest_size=16)
 
 
 @dataclass(slots=True)
@@ -303,8 +272,8 @@ class ConnectionSync:
         # Hashed before normalisation, with the validation policy in the signature: an
         # unchanged lead is skipped without paying for the phone and email checks.
         payload = lead.payload(send_empty=self.send_empty)
-        text = _CANONICAL.encode(payload)
-        digest = _text_hash(self.signature, text)
+        text = canonical_json(payload)
+        digest = text_hash(self.signature, text)
         if entry is not None:
             accepted_modified = entry.accepted_modified
             if (
@@ -328,7 +297,7 @@ class ConnectionSync:
             self._reject_locally(record, lead_id, digest, None, exc, writes)
             return
         if checked is not payload:
-            payload, text = checked, _CANONICAL.encode(checked)
+            payload, text = checked, canonical_json(checked)
         previous = self.queued.get(lead_id)
         if previous is not None and previous > record.modified_at:
             self.report.skipped_stale += 1

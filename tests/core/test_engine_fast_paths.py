@@ -16,7 +16,7 @@ import pytest
 from pydantic import ValidationError
 
 from naturalead_sync import Lead, SourceRecord, hookimpl
-from naturalead_sync.engine import payload_hash
+from naturalead_sync.hashing import _canonical_encoder, canonical_json, payload_hash
 from naturalead_sync.mapping import compile_expression
 from naturalead_sync.models import _is_plain, revalidate
 from naturalead_sync.report import ConnectionReport
@@ -216,11 +216,22 @@ def _old_hash(signature: str, payload: dict[str, Any]) -> str:
         },
         {"lead_id": "1", "name": "", "phone": "", "email": "", "customFields": {}, "tags": []},
         {"raw": {"when": MOMENT, "n": 1.5, "none": None, "list": [1, "a"]}},
+        {
+            "raw": {
+                "floats": [float("inf"), -0.0, 1e-320, 0.1 + 0.2],
+                "big": 10**30,
+                "nested": [{"b": 1, "a": [True, False, None, ()]}],
+                "escapes": '"\\\n\t\u2028\U0001f600\x00',
+            }
+        },
     ],
 )
 def test_payload_hash_is_the_one_earlier_versions_stored(payload: dict[str, Any]) -> None:
     for signature in ("csv|(None, 'reject', 'reject')", "x\"y|(\"GB\", 'drop', 'reject')"):
         assert payload_hash(signature, payload) == _old_hash(signature, payload)
+    # The C encoder made once and the pure Python fallback write the same text as json.dumps.
+    expected = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    assert canonical_json(payload) == _canonical_encoder(None)(payload) == expected
     first = {"lead_id": "hs_1", "name": "Zoë Ñúñez 李", "customFields": {"b": "2", "a": "1"}}
     assert payload_hash("csv|(None, 'reject', 'reject')", {**first, "tags": ["x"]}) == (
         "f4fd846b83ea5645d5ec4251e714e517"
