@@ -290,7 +290,7 @@ class NaturaleadClient:
         errors: dict[str, str] = {}
         unattributed: list[str] = []
         entries = body.get("errors") if isinstance(body, dict) else None
-        if not isinstance(entries, list):
+        if not isinstance(entries, list) or not entries:
             return errors, unattributed
         known = {lead["lead_id"] for lead in leads}
         for entry in entries:
