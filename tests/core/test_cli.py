@@ -232,7 +232,8 @@ def test_debug_logs_never_show_the_key(tmp_path: Path) -> None:
 def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path: Path) -> None:
     rows = [lead_row(n) for n in range(500)]
     with remote(tmp_path, rows, limits='requests_per_window = 1\nwindow = "0.5s"') as box:
-        env = {**os.environ, "NL_KEY": DEFAULT_KEY}
+        # With the fault handler on, SIGABRT prints every thread's stack (see below).
+        env = {**os.environ, "NL_KEY": DEFAULT_KEY, "PYTHONFAULTHANDLER": "1"}
         command = [sys.executable, "-m", "naturalead_sync", "run"]
         with spawn(command, cwd=tmp_path, env=env) as process:
             deadline = time.monotonic() + 60
@@ -240,7 +241,11 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "the run sent nothing"
                 time.sleep(0.01)
             process.send_signal(signal.SIGINT)
-            out, err = process.communicate(timeout=60)
+            try:
+                out, err = process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.send_signal(signal.SIGABRT)
+                pytest.fail(f"still running 60 s after Ctrl-C:\n{process.communicate()[1]}")
         assert process.returncode == 130, out + err
         assert "interrupted" in err and "Traceback" not in err
         rerun = cli("run", cwd=tmp_path, env={"NL_KEY": DEFAULT_KEY})
