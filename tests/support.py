@@ -446,7 +446,8 @@ def spawn(
             PROCESS_OUTPUTS.record(ProcessOutput(_label(command), out, err, issuer))
 
 
-#: The ledger of state schema 1, the layout before schema 2.
+#: The ledger of state schema 1, the layout before schema 2: a literal copy on purpose, so that
+#: it stays what schema 1 was whatever state.py's layout becomes.
 _LEDGER_V1 = """CREATE TABLE ledger (
     connection TEXT NOT NULL,
     lead_id TEXT NOT NULL,
