@@ -154,6 +154,8 @@ class NaturaleadClient:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
+        #: The whole URL, made once: httpx would parse and join a path on every request.
+        self._url = httpx.URL(f"{base_url.rstrip('/')}{SYNC_PATH}")
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={
@@ -326,7 +328,7 @@ class NaturaleadClient:
             else:
                 self.stats.delete_requests += 1
             try:
-                response = self._http.request(method, SYNC_PATH, content=content)
+                response = self._http.request(method, self._url, content=content)
                 problem = self._classify(response, scope)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 problem = f"{type(exc).__name__}: {exc}"

@@ -146,6 +146,23 @@ def test_encoded_leads_are_sent_as_given_and_split_with_their_leads() -> None:
         mock_client(handler).upsert("t", leads("a", "b", "c"), encoded[:2])
 
 
+@pytest.mark.parametrize("base", ["https://api.example.test/nl", "https://api.example.test/nl/"])
+def test_a_base_url_with_a_path_keeps_it(base: str) -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url}")
+        return httpx.Response(200, json={"errors": [], "deleted": 1})
+
+    client = NaturaleadClient(base, KEY, retry=FAST, transport=httpx.MockTransport(handler))
+    client.upsert("t", leads("1"))
+    client.delete(["1"])
+    assert seen == [
+        "POST https://api.example.test/nl/api/leads/sync",
+        "DELETE https://api.example.test/nl/api/leads/sync",
+    ]
+
+
 def test_error_entries_by_index_and_unknown_fields_are_tolerated(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
