@@ -37,7 +37,7 @@ from .errors import StateError, StateLocked
 __all__ = ["SCHEMA_VERSION", "LedgerEntry", "LedgerWrite", "StateStore", "encode_moment"]
 
 #: 1: the first layout. 2: ``accepted_modified`` in microseconds instead of ISO text (a
-#: tenth of the cost to write), and an index of the rejected leads only instead of one of every
+#: fifth of the cost to encode), and an index of the rejected leads only instead of one of every
 #: status (written on every accepted lead, read only for the failed ones).
 SCHEMA_VERSION = 2
 log = logging.getLogger(__name__)
@@ -171,12 +171,15 @@ class StateStore:
     def _check_version(self) -> None:
         """Create the schema in a new file, migrate an older one, refuse a newer one (before
         anything is written to it, the journal mode included)."""
-        if self._version() not in (None, SCHEMA_VERSION):
+        version = self._version()
+        self._db.execute("PRAGMA synchronous=NORMAL")  # a setting of the connection
+        if version == SCHEMA_VERSION:
+            return  # nothing to write: a reader never waits for a run's checkpoint here
+        if version is not None:
             # A run of the older version may still be writing the old layout: migrate only
             # while holding the run lock.
             self.lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA journal_mode=WAL")  # a setting of the file, kept
         with self.transaction():  # read again under the write lock: one process migrates
             version = self._version()
             if version == SCHEMA_VERSION:

@@ -197,3 +197,16 @@ def test_the_failed_leads_are_found_without_reading_the_accepted_ones(tmp_path: 
             return counted
 
     assert steps(5000) == steps(50)
+
+
+def test_opening_the_state_writes_nothing_while_a_run_is_writing(tmp_path: Path) -> None:
+    """`state show` and `check` open the state while a run may be mid-checkpoint: opening an
+    up-to-date file reads it and takes no write lock (which would wait for the run)."""
+    path = tmp_path / "s.db"
+    _filled(path)
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as run:
+        run.execute("BEGIN IMMEDIATE")  # a checkpoint in progress
+        run.execute("UPDATE ledger SET attempts=attempts WHERE lead_id='p_1'")
+        with StateStore(path) as store:
+            assert store.counts("c") == {"accepted": 1, "rejected": 1, "deleted": 1}
+        run.execute("COMMIT")
