@@ -114,6 +114,17 @@ def null_client(config: Config) -> NaturaleadClient:
     )
 
 
+def against_minimum(n: int, window: float, wall: float) -> dict[str, Any]:
+    """The theoretical minimum of syncing ``n`` leads at 100 a request and 50 requests per
+    ``window`` seconds (the moment the last request may start), and ``wall`` over it."""
+    minimum = (math.ceil(math.ceil(n / 100) / 50) - 1) * window
+    return {
+        "wall_seconds": round(wall, 3),
+        "theoretical_minimum_seconds": minimum,
+        "ratio": round(wall / minimum, 4) if minimum else None,
+    }
+
+
 def throughput(n: int, window: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -122,16 +133,12 @@ def throughput(n: int, window: float) -> dict[str, Any]:
         started = time.monotonic()
         report = run(Runtime(config)).connections[0]
         wall = time.monotonic() - started
-        requests = math.ceil(n / 100)
-        minimum = (math.ceil(requests / 50) - 1) * window
         rerun = run(Runtime(config)).connections[0]
     return {
         "benchmark": "throughput",
         "leads": n,
         "window_seconds": window,
-        "wall_seconds": round(wall, 3),
-        "theoretical_minimum_seconds": minimum,
-        "ratio": round(wall / minimum, 4) if minimum else None,
+        **against_minimum(n, window, wall),
         "upsert_requests": report.upsert_requests,
         "http_429": report.rate_limited,
         "retries": report.retries,
@@ -156,15 +163,12 @@ def loopback(n: int, window: float, latency: float = 0.0) -> dict[str, Any]:
             first = server.stats()
             rerun = run(Runtime(config)).connections[0]
             second = server.stats()
-    minimum = (math.ceil(math.ceil(n / 100) / 50) - 1) * window
     return {
         "benchmark": "loopback",
         "leads": n,
         "window_seconds": window,
         "latency_seconds": latency,
-        "wall_seconds": round(wall, 3),
-        "theoretical_minimum_seconds": minimum,
-        "ratio": round(wall / minimum, 4) if minimum else None,
+        **against_minimum(n, window, wall),
         "server_span_seconds": round(first["last_received"] - first["first_received"], 3),
         "upsert_requests": report.upsert_requests,
         "server_requests": first["requests"],

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import os
 import tempfile
 import time
@@ -47,7 +46,7 @@ os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")  # the naive run's retri
 
 import dlt  # type: ignore[import-not-found,unused-ignore]
 import requests as plain_requests  # type: ignore[import-untyped,unused-ignore]
-from bench_core import make_csv
+from bench_core import against_minimum, make_csv
 from dlt.common.schema import TTableSchema  # type: ignore[import-not-found,unused-ignore]
 from dlt.common.typing import TDataItems  # type: ignore[import-not-found,unused-ignore]
 from dlt.sources.helpers import (  # type: ignore[import-not-found,unused-ignore]
@@ -140,16 +139,13 @@ def throughput(n: int, window: float, variant: str, same_time: bool = True) -> d
             first = server.stats()
             pipeline.run(leads_resource(folder / "leads.csv"))  # unchanged re-run
             second = server.stats()
-    minimum = (math.ceil(math.ceil(n / 100) / 50) - 1) * window
     return {
         "benchmark": f"dlt-throughput-{variant}",
         "dlt": dlt.__version__,
         "leads": n,
         "same_modified_time": same_time,
         "window_seconds": window,
-        "wall_seconds": round(wall, 3),
-        "theoretical_minimum_seconds": minimum,
-        "ratio": round(wall / minimum, 4) if minimum else None,
+        **against_minimum(n, window, wall),
         "server_span_seconds": round(first["last_received"] - first["first_received"], 3),
         "server_requests": first["requests"],
         "http_429": first["http_429"],
