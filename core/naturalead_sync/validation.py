@@ -66,17 +66,10 @@ class LeadValidator:
             raise ValueError(f"phone {raw!r} is not a valid number")
         return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
-    def validate(self, lead: Lead) -> tuple[Lead, list[str]]:
-        """The normalised lead and the warnings for values dropped by policy.
-
-        Raises :class:`RecordError` when the lead must be rejected.
-        """
-        update, warnings = self.changes(lead)
-        return (lead.model_copy(update=update) if update else lead), warnings
-
     def changes(self, lead: Lead) -> tuple[dict[str, str | None], list[str]]:
-        """What :meth:`validate` changes in ``lead`` (``phone`` and ``email``: the normalised
-        value, or None when dropped by policy; empty when nothing changes) and the warnings.
+        """What the checks change in ``lead`` (``phone`` and ``email``: the normalised value,
+        or None when dropped by policy; empty when nothing changes) and the warnings for the
+        values dropped by policy.
 
         Raises :class:`RecordError` when the lead must be rejected.
         """

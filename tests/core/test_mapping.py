@@ -88,22 +88,22 @@ def test_empty_policy_omits_or_sends() -> None:
 def test_phone_normalised_with_region_and_policies() -> None:
     assert LeadValidator("GB").normalise_phone("020 7946 0958") == "+442079460958"
     with pytest.raises(RecordError, match=r"phone '12' is not a valid number.*invalid_phone"):
-        LeadValidator("US").validate(Lead(lead_id="1", phone="12"))
-    lead, warnings = LeadValidator("US", invalid_phone="drop").validate(
+        LeadValidator("US").changes(Lead(lead_id="1", phone="12"))
+    update, warnings = LeadValidator("US", invalid_phone="drop").changes(
         Lead(lead_id="1", phone="12", name="x")
     )
-    assert lead.phone is None and lead.name == "x" and warnings
+    assert update == {"phone": None} and warnings
 
 
 def test_email_checked_and_size_limits() -> None:
     with pytest.raises(RecordError, match="email 'a@@b' is invalid"):
-        LeadValidator().validate(Lead(lead_id="1", email="a@@b"))
-    lead, _ = LeadValidator(invalid_email="drop").validate(Lead(lead_id="1", email="nope"))
-    assert lead.email is None
+        LeadValidator().changes(Lead(lead_id="1", email="a@@b"))
+    update, _ = LeadValidator(invalid_email="drop").changes(Lead(lead_id="1", email="nope"))
+    assert update == {"email": None}
     with pytest.raises(RecordError, match=r"customFields\.notes is 10001 characters long"):
-        LeadValidator().validate(Lead(lead_id="1", custom_fields={"notes": "x" * 10_001}))
+        LeadValidator().changes(Lead(lead_id="1", custom_fields={"notes": "x" * 10_001}))
     with pytest.raises(RecordError, match="51 tags; the limit is 50"):
-        LeadValidator().validate(Lead(lead_id="1", tags=[str(i) for i in range(51)]))
+        LeadValidator().changes(Lead(lead_id="1", tags=[str(i) for i in range(51)]))
 
 
 def test_lead_id_must_not_be_blank() -> None:
