@@ -92,7 +92,6 @@ class _Limits:
         self.daily_limit: int | None = None
         self.requests = 0
         self.rejected_429 = 0
-        self.refreshes = 0
 
 
 class _LimitTransport(httpx.BaseTransport):
@@ -167,14 +166,18 @@ class PipedriveApi:
         self.limits = _Limits()
         headers = {"Accept": "application/json"}
         self._expires_at: float | None = None
+        #: The setting that holds the credential, named in errors.
+        self._credential_setting = "api_token"
         if settings.api_token is not None:
             self._credential = settings.api_token.get_secret_value()
             headers["x-api-token"] = self._credential
         elif settings.access_token is not None:
+            self._credential_setting = "access_token"
             self._credential = settings.access_token.get_secret_value()
             headers["Authorization"] = f"Bearer {self._credential}"
         else:
             assert settings.refresh_token is not None
+            self._credential_setting = "refresh_token"
             self._credential = settings.refresh_token.get_secret_value()
         inner = _LimitTransport(transport or httpx.HTTPTransport(), pacer, self.limits)
         self._client = context.http_client(base_url=settings.root, headers=headers, transport=inner)
@@ -237,7 +240,6 @@ class PipedriveApi:
                 f"could not reach Pipedrive's OAuth endpoint {settings.token_url}: "
                 f"{type(exc).__name__}; check oauth_url and the network, then run again"
             ) from None
-        self.limits.refreshes += 1
         body = self._json(response) or {}
         token, domain = body.get("access_token"), body.get("api_domain")
         if response.status_code != 200 or not isinstance(token, str) or not token:
@@ -270,12 +272,7 @@ class PipedriveApi:
     ) -> ConnectorError:
         status = response.status_code
         said = _message(body)
-        credential = next(
-            name
-            for name in ("api_token", "access_token", "refresh_token")
-            if getattr(self._settings, name) is not None
-        )
-        hint = f"settings.{credential} (the one ending in …{self._credential[-4:]})"
+        hint = f"settings.{self._credential_setting} (the one ending in …{self._credential[-4:]})"
         if status == 401:
             return ConnectorError(
                 f"Pipedrive refused the credentials (HTTP 401 {said or 'unauthorized'}) on "

@@ -45,7 +45,7 @@ from naturalead_sync import (
 
 from .api import IDS_PER_REQUEST, PipedriveApi
 from .fields import CustomField, FieldCatalog, text
-from .names import Names
+from .names import USERS, Names
 from .settings import PipedriveSettings
 
 __all__ = ["PipedriveConnector"]
@@ -182,11 +182,13 @@ class PipedriveConnector(Connector):
         yield from self._lead_records(found)
 
     def check(self) -> list[str]:
-        """One limit-1 page (persons, and leads in leads mode) proving the credentials and
-        scopes, then the field names; warns when the daily budget is nearly spent."""
+        """One limit-1 page (persons, and leads in leads mode) and the users (the default
+        mapping's owner names), proving the credentials and every scope a run needs; then the
+        field names; warns when the daily budget is nearly spent."""
         self.api.get(_PERSONS, {"limit": 1})
         if self._leads:
             self.api.get(_LEADS, {"limit": 1})
+        self.api.get(USERS)
         self._load_fields()
         return self.api.budget_warnings()
 

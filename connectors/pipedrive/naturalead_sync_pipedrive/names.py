@@ -17,10 +17,10 @@ from typing import Any
 from .api import IDS_PER_REQUEST, PipedriveApi
 from .fields import text
 
-__all__ = ["Names"]
+__all__ = ["USERS", "Names"]
 
 _ORGANIZATIONS = "/api/v2/organizations"
-_USERS = "/v1/users"
+USERS = "/v1/users"
 
 
 def _key(value: Any) -> str | None:
@@ -49,7 +49,7 @@ class Names:
                     if (key := _key(org.get("id"))) and not org.get("is_deleted"):
                         self._orgs[key] = text(org.get("name"))
         if self._users is None and any(_key(owner) for owner in owner_ids):
-            users = self._api.get(_USERS).get("data") or []
+            users = self._api.get(USERS).get("data") or []
             self._users = {
                 str(user["id"]): name
                 for user in users

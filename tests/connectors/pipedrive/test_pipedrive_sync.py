@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -129,8 +130,14 @@ def test_organization_and_owner_names_are_fetched_once_per_run(company: Company)
     assert (first.status, first.created) == ("ok", 1_100), first.error
     log = company.emulator.request_log
     pages = sum(r.route == "persons.list" for r in log)
-    orgs = [r for r in log if r.route == "organizations.list"]
-    assert pages == 3 and 1 <= len(orgs) <= pages  # five orgs, all learnt from the first page
+    asked = [
+        org_id
+        for r in log
+        if r.route == "organizations.list"
+        for org_id in parse_qs(urlsplit(r.path).query)["ids"][0].split(",")
+    ]
+    assert pages == 3 and asked  # (page after page of the same organizations)
+    assert len(asked) == len(set(asked))  # each organization asked for once in the run
     assert sum(r.route == "users.list" for r in log) == 1
     named = [stored(company.sandbox, str(i))["customFields"] for i in ids]
     store = company.emulator.store
@@ -405,8 +412,23 @@ def test_check_proves_the_token_and_warns_on_a_low_budget(tmp_path: Path) -> Non
             base_url=company.server.url,
         )
         connector = PipedriveConnector(settings, ConnectorContext(connection="check"))
-        warnings = connector.check()  # 10 + 20 of 300: nine tenths left, no warning
+        warnings = connector.check()  # 10 + 20 + 20 of 300: no warning
         assert warnings == []
-        company.emulator.limiter.spent = 290
+        assert [r.route for r in company.emulator.request_log] == [
+            "persons.list",
+            "users.list",
+            "personFields",
+        ]
+        company.emulator.limiter.spent = 250
         assert "nearly spent" in connector.check()[0]
+        connector.close()
+
+
+def test_check_fails_on_a_token_that_cannot_read_the_owners(tmp_path: Path) -> None:
+    for company in company_at(tmp_path):
+        company.emulator.add_oauth_token("contacts-only", scopes=["contacts:read"])
+        settings = PipedriveSettings(access_token="contacts-only", base_url=company.server.url)
+        connector = PipedriveConnector(settings, ConnectorContext(connection="check"))
+        with pytest.raises(ConnectorError, match=r"forbade /v1/users .*users:read"):
+            connector.check()
         connector.close()
