@@ -263,13 +263,20 @@ class SalesforceApi:
         )
         job_id = str(job["id"])
         self._await_job(sobject, job_id)
-        locator = ""
+        locator, seen = "", set()
         while True:
             chunk = self._bulk_chunk(sobject, job_id, locator)
             yield list(csv.DictReader(io.StringIO(chunk["records"], newline="")))
             locator = str(chunk["locator"] or "")
             if not locator:
                 return
+            if locator in seen:  # the chunks would start over: stop rather than loop
+                raise SalesforceCallError(
+                    f"Salesforce gave the Bulk results locator {locator!r} of job {job_id} a "
+                    "second time; the backfill stopped there with its checkpoint kept. Run "
+                    "again (a new job is made)"
+                )
+            seen.add(locator)
 
     def _bulk_chunk(self, sobject: str, job_id: str, locator: str) -> Any:
         """One result chunk: ``{"records": CSV text, "locator": next chunk or ""}``."""

@@ -5,6 +5,7 @@ emulator's clock."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -573,3 +574,29 @@ def test_settings_name_the_missing_keys() -> None:
             SalesforceSettings(**settings)
         assert expected in str(error.value)
         assert "secret" not in str(error.value).replace("consumer_secret", "")
+
+
+def test_bulk_results_that_give_a_locator_twice_stop_instead_of_looping() -> None:
+    """Pure loop logic: the calls to Salesforce are replaced by a job whose result chunks
+    keep pointing back at the same locator."""
+    from naturalead_sync_salesforce.api import SalesforceApi, SalesforceCallError
+
+    class Looping(SalesforceApi):
+        def __init__(self) -> None:  # no session: nothing below calls Salesforce
+            self.asked: list[str] = []
+
+        def call(self, what: str, send: Any, *, budget: bool = True, bulk: bool = False) -> Any:
+            return {"id": "750000000000001"}  # the job creation
+
+        def _await_job(self, sobject: str, job_id: str) -> None:
+            pass
+
+        def _bulk_chunk(self, sobject: str, job_id: str, locator: str) -> Any:
+            self.asked.append(locator)
+            return {"records": "Id\n003000000000001\n", "locator": "MTAw"}
+
+    api = Looping()
+    chunks = api.bulk_query("Contact", "SELECT Id FROM Contact")
+    with pytest.raises(SalesforceCallError, match="locator 'MTAw' of job 750000000000001"):
+        list(itertools.islice(chunks, 5))  # a loop would read 5 chunks and not raise
+    assert api.asked == ["", "MTAw"]
