@@ -43,6 +43,14 @@ from naturalead_sync.sandbox import DEFAULT_KEY, Sandbox
 from support import PROCESS_OUTPUTS, ProcessOutput
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The loggers of naturalead-sync and its connectors: captured from DEBUG for the secret scan.
+_PACKAGES = (
+    "naturalead_sync",
+    "naturalead_sync_custom",
+    "naturalead_sync_hubspot",
+    "naturalead_sync_pipedrive",
+    "naturalead_sync_salesforce",
+)
 #: Where each emulator defines its default credentials, and which of them are secrets.
 EMULATOR_SECRETS = {
     "naturalead_sync_hubspot.emulator": (
@@ -224,7 +232,12 @@ def _no_secret_in_test_outputs(
     caplog: pytest.LogCaptureFixture, secret_scan: SecretScan
 ) -> Iterator[None]:
     """After each test: no secret in its captured log records or in what its processes
-    printed (its files are scanned at the end of the session)."""
+    printed (its files are scanned at the end of the session). Records are captured from
+    INFO (the HTTP libraries' request lines, URLs included) and, for naturalead-sync and its
+    connectors, from DEBUG; a test may set its own levels."""
+    caplog.set_level(logging.INFO)
+    for package in _PACKAGES:
+        caplog.set_level(logging.DEBUG, logger=package)
     yield
     leaks = secret_scan.in_records([*caplog.get_records("setup"), *caplog.get_records("call")])
     leaks += secret_scan.in_processes(PROCESS_OUTPUTS.drain())

@@ -73,6 +73,21 @@ def test_a_leak_in_a_log_record_or_an_exception_is_flagged(secret_scan: SecretSc
     ]
 
 
+def test_each_test_captures_debug_records_of_ours_and_info_of_the_http_libraries(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What the per-test scan reads: without these levels it would see WARNING and above."""
+    logging.getLogger("naturalead_sync.client").debug("ours, debug")
+    logging.getLogger("naturalead_sync_pipedrive.api").debug("a connector's, debug")
+    logging.getLogger("httpx").info("an HTTP request line")
+    logging.getLogger("httpx").debug("not captured")
+    assert [r.getMessage() for r in caplog.records] == [
+        "ours, debug",
+        "a connector's, debug",
+        "an HTTP request line",
+    ]
+
+
 def test_a_leak_in_an_output_file_is_flagged_and_inputs_are_not(
     secret_scan: SecretScan, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
