@@ -158,6 +158,18 @@ def lines(given: str, *defaults: str) -> str:
     return "\n".join([given, *kept])
 
 
+def max_in_any_window(stamps: list[tuple[float, int]], window: float) -> tuple[int, int]:
+    """The most requests and items, as (time, items) stamps, that fall in any window of
+    ``window`` seconds (two stamps exactly ``window`` apart are never in the same one)."""
+    ordered = sorted(stamps)
+    most_requests = most_items = 0
+    for i, (start, _) in enumerate(ordered):
+        inside = [n for t, n in ordered[i:] if t < start + window]
+        most_requests = max(most_requests, len(inside))
+        most_items = max(most_items, sum(inside))
+    return most_requests, most_items
+
+
 class SourceClock:
     """The clock and record numbers a conformance harness of a source without an emulator
     keeps (the custom file, SQL and REST sources): the suite reads and moves the clock, and

@@ -13,17 +13,7 @@ from naturalead_sync.client import NaturaleadClient
 from naturalead_sync.config import LimitsConfig
 from naturalead_sync.pacing import Pacer
 from naturalead_sync.sandbox import DEFAULT_KEY, Sandbox, SandboxTransport, serve
-from support import FakeClock
-
-
-def max_in_any_window(stamps: list[tuple[float, int]], window: float) -> tuple[int, int]:
-    """The most requests and items whose stamps fall in any half-open window."""
-    most_requests = most_items = 0
-    for i, (start, _) in enumerate(stamps):
-        inside = [n for t, n in stamps[i:] if t < start + window]
-        most_requests = max(most_requests, len(inside))
-        most_items = max(most_items, sum(inside))
-    return most_requests, most_items
+from support import FakeClock, max_in_any_window
 
 
 @pytest.mark.parametrize("latency", [0.0, 0.05, 0.4])
