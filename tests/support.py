@@ -476,6 +476,12 @@ _LEDGER_V1 = """CREATE TABLE ledger (
 ) WITHOUT ROWID"""
 
 
+def database_dump(path: Path) -> list[str]:
+    """Every statement that rebuilds the SQLite database at ``path`` (to compare its contents)."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return list(db.iterdump())
+
+
 def downgrade_state_to_schema_1(path: Path) -> None:
     """Rewrite a state file in the layout of schema 1, as an older naturalead-sync left it:
     ISO text modification times and an index of every status."""

@@ -8,7 +8,6 @@ import logging
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 from naturalead_sync.sandbox import DEFAULT_KEY, Sandbox, serve
 from support import (
     config_text,
+    database_dump,
     downgrade_state_to_schema_1,
     lead_row,
     run_process,
@@ -307,18 +307,15 @@ def test_a_second_run_while_one_holds_the_state_is_refused_and_changes_nothing(
 ) -> None:
     from naturalead_sync.state import StateStore
 
-    def contents() -> list[str]:
-        with contextlib.closing(sqlite3.connect(tmp_path / "state.db")) as db:
-            return list(db.iterdump())
-
     setup(tmp_path)
     with StateStore(tmp_path / "state.db") as store:
         store.lock()  # a run in progress, in another process than the command's
-        before = contents()
+        before = database_dump(tmp_path / "state.db")
         refused = cli("run", cwd=tmp_path)
         assert refused.returncode == 1
         assert "another naturalead-sync run is using" in refused.stderr
-        assert contents() == before  # no run recorded, no cursor, no ledger row
+        # No run recorded, no cursor, no ledger row.
+        assert database_dump(tmp_path / "state.db") == before
         with contextlib.closing(Sandbox(tmp_path / "sandbox.db")) as sandbox:
             assert sandbox.leads() == []  # nothing was sent
     done = cli("run", cwd=tmp_path)  # the lock went with its holder

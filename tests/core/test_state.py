@@ -12,7 +12,7 @@ import pytest
 
 from naturalead_sync import StateError, StateLocked
 from naturalead_sync.state import SCHEMA_VERSION, LedgerWrite, StateStore, encode_moment
-from support import downgrade_state_to_schema_1
+from support import database_dump, downgrade_state_to_schema_1
 
 
 def test_second_run_on_a_locked_state_is_refused(tmp_path: Path) -> None:
@@ -99,11 +99,6 @@ def _layout(path: Path) -> tuple[str, list[str], set[str]]:
     return version, kinds, indexes
 
 
-def _dump(path: Path) -> list[str]:
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        return list(db.iterdump())
-
-
 def _filled(path: Path) -> None:
     """A state with an accepted, a rejected and a deleted lead, and a cursor."""
     moment = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
@@ -146,22 +141,22 @@ def test_a_schema_1_file_the_migration_cannot_read_is_left_as_it_was(tmp_path: P
     downgrade_state_to_schema_1(path)
     with contextlib.closing(sqlite3.connect(path)) as db, db:
         db.execute("UPDATE ledger SET accepted_modified='yesterday' WHERE lead_id='p_1'")
-    before = _dump(path)
+    before = database_dump(path)
     with pytest.raises(StateError, match="cannot be read"):
         StateStore(path)
-    assert _dump(path) == before
+    assert database_dump(path) == before
 
 
 def test_a_schema_1_file_is_not_migrated_while_a_run_holds_it(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     _filled(path)
     downgrade_state_to_schema_1(path)
-    before = _dump(path)
+    before = database_dump(path)
     with open(f"{path}.lock", "a+") as held:  # a run of the older version
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(StateLocked, match="another naturalead-sync run is using"):
             StateStore(path)
-        assert _dump(path) == before
+        assert database_dump(path) == before
     with StateStore(path):  # once that run is over
         pass
     assert _layout(path)[0] == str(SCHEMA_VERSION)
