@@ -112,10 +112,17 @@ class Connector(ABC):
     #: lag, commits still in flight).
     default_settle: ClassVar[timedelta] = timedelta(0)
 
+    @classmethod
+    def accepts(cls, settings: ConnectorSettings) -> bool:
+        """Whether the constructor takes ``settings``: an instance of ``Settings``. Override
+        it only when validating ``Settings`` may return another model (one per kind of
+        source, say), to accept those models."""
+        return isinstance(settings, cls.Settings)
+
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
-        """Keep ``settings`` (an instance of the class's ``Settings``, else TypeError) and
-        ``context``. A subclass that declares ``settings: ItsSettings`` can rely on that type."""
-        if not isinstance(settings, type(self).Settings):
+        """Keep ``settings`` (a model :meth:`accepts` takes, else TypeError) and ``context``.
+        A subclass that declares ``settings: ItsSettings`` can rely on that type."""
+        if not type(self).accepts(settings):
             raise TypeError(
                 f"{type(self).__name__} needs {type(self).Settings.__name__}, "
                 f"not {type(settings).__name__}"

@@ -65,12 +65,15 @@ class CustomConnector(Connector):
             return open_adapter(settings, context)
         return super().__new__(cls)
 
+    @classmethod
+    def accepts(cls, settings: ConnectorSettings) -> bool:
+        """The model of any source validating :class:`CustomSettings` may return (the class
+        source's constructs its own connector, see ``__new__``)."""
+        return isinstance(settings, CustomSettings | SqlSettings | RestSettings)
+
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
-        # ``settings`` is the chosen source's model, not CustomSettings: the source (itself a
-        # Connector) checks its type, and this class only hands calls on to it.
+        super().__init__(settings, context)
         self.source: Source = open_source(settings, context)
-        self.settings = settings
-        self.context = context
         self.ordered = self.source.ordered
 
     def fetch_changed(self, window: Window) -> Iterable[SourceRecord]:

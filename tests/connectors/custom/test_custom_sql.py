@@ -22,7 +22,7 @@ from typing import Any, Literal
 import pytest
 import sqlalchemy as sa
 
-from naturalead_sync import ConnectorContext, ConnectorError, Window
+from naturalead_sync import ConnectorContext, ConnectorError, ConnectorSettings, Window
 from naturalead_sync.conformance import ConnectorConformance
 from naturalead_sync_custom import CustomConnector, CustomSettings
 from naturalead_sync_custom.sql import SqlSource
@@ -349,3 +349,16 @@ def test_the_connector_loads_without_sqlalchemy_until_a_sql_source_is_used() -> 
     )
     done = run_process([sys.executable, "-c", probe], timeout=60, check=True)
     assert done.stdout.strip() == "False"  # SQLAlchemy is the [sql] extra, loaded on demand
+
+
+def test_the_custom_connector_takes_each_source_model_and_refuses_others() -> None:
+    from naturalead_sync_custom import CustomConnector
+
+    for settings in (
+        CustomSettings.model_validate({"path": "a.csv"}),
+        CustomSettings.model_validate({"source": "sql", "url": "sqlite://", "table": "t"}),
+        CustomSettings.model_validate({"source": "rest", "url": "https://x.test/leads"}),
+    ):
+        assert CustomConnector.accepts(settings), settings
+    with pytest.raises(TypeError, match="CustomConnector needs CustomSettings"):
+        CustomConnector(ConnectorSettings(), ConnectorContext(connection="t"))
