@@ -62,37 +62,42 @@ def default_lead(record: SourceRecord) -> Lead:
     )
 
 
-#: The conventional column names :func:`default_lead` reads.
-_NAMES = ("name", "first_name", "last_name", "phone", "mobile", "mobile_phone", "email", "tags")
+class _Header:
+    """Which column of one header holds each conventional name: the exact name, else the
+    first column matching loosely (see :func:`_key`). Found on first use, then kept."""
+
+    def __init__(self, columns: tuple[str, ...]) -> None:
+        self._columns = frozenset(columns)
+        self._loose: dict[str, str] = {}
+        for column in columns:
+            self._loose.setdefault(_key(column), column)
+        self._found: dict[str, str | None] = {}
+
+    def column(self, name: str) -> str | None:
+        """The column holding ``name``, or None."""
+        try:
+            return self._found[name]
+        except KeyError:
+            match = name if name in self._columns else self._loose.get(_key(name))
+            self._found[name] = match
+            return match
 
 
-@lru_cache(maxsize=64)
-def _resolve(columns: tuple[str, ...]) -> dict[str, str]:
-    """Conventional name -> the column that holds it (the exact name, else the first column
-    matching loosely), computed once per header (rows of a CSV share one)."""
-    loose: dict[str, str] = {}
-    for column in columns:
-        loose.setdefault(_key(column), column)
-    found: dict[str, str] = {}
-    for name in _NAMES:
-        match = name if name in columns else loose.get(_key(name))
-        if match is not None:
-            found[name] = match
-    return found
+#: One :class:`_Header` per header (the rows of a CSV share one).
+_header = lru_cache(maxsize=64)(_Header)
 
 
 class _Columns:
-    """Looks a record's columns up by conventional name (one of ``_NAMES``), exactly, then
-    loosely (see :func:`_key`)."""
+    """Looks a record's columns up by conventional name."""
 
     def __init__(self, fields: Mapping[str, Any]) -> None:
         self.fields = fields
-        self.columns = _resolve(tuple(fields))
+        self.header = _header(tuple(fields))
 
     def value(self, *names: str) -> Any:
         """The first present, non-empty value among ``names``, or None."""
         for name in names:
-            column = self.columns.get(name)
+            column = self.header.column(name)
             if column is None:
                 continue
             value = self.fields[column]
