@@ -28,6 +28,7 @@ every installed plugin is imported at each start, whichever connectors run.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -287,41 +288,47 @@ class SalesforceApi:
         )
 
     def _await_job(self, sobject: str, job_id: str) -> None:
-        """Poll the Bulk job until it completes; raise when it fails or takes too long."""
+        """Poll the Bulk job until it completes; raise when it fails or takes too long. A job
+        left running (too long, or a poll that failed) is aborted, as far as Salesforce can
+        be reached: it would go on costing the org."""
         wait = self._settings.bulk_max_wait.total_seconds()
         deadline, delay = time.monotonic() + wait, _POLL_FIRST
-        while True:
-            info = self.call(
-                "Bulk job status",
-                lambda sf: _bulk2(sf, sobject).get_job(job_id, True),
-                bulk=True,
-            )
-            state = str(info.get("state"))
-            if state == "JobComplete":
-                return
-            if state in ("Failed", "Aborted"):
-                reason = info.get("errorMessage") or "no reason given"
-                raise SalesforceCallError(
-                    f"Salesforce's Bulk API 2.0 job {job_id} for the backfill ended {state} "
-                    f"({reason}). Run again (the checkpoint is kept), or set bulk_threshold = 0 "
-                    "to read through REST queries",
-                    f"BULK_JOB_{state.upper()}",
+        try:
+            while True:
+                info = self.call(
+                    "Bulk job status",
+                    lambda sf: _bulk2(sf, sobject).get_job(job_id, True),
+                    bulk=True,
                 )
-            if time.monotonic() + delay > deadline:
+                state = str(info.get("state"))
+                if state in ("JobComplete", "Failed", "Aborted"):
+                    break
+                if time.monotonic() + delay > deadline:
+                    raise SalesforceCallError(
+                        f"Salesforce's Bulk API 2.0 job {job_id} was still {state} after "
+                        f"bulk_max_wait ({wait:g} s); it was told to abort. Raise "
+                        "bulk_max_wait, or set bulk_threshold = 0 to read through REST queries",
+                        "BULK_JOB_TIMEOUT",
+                    )
+                time.sleep(delay)
+                delay = min(delay * 2, _POLL_MAX)
+        except BaseException:
+            with contextlib.suppress(Exception):
                 self.call(
                     "Bulk job abort",
                     lambda sf: _bulk2(sf, sobject).abort_job(job_id, True),
                     budget=False,
                     bulk=True,
                 )
-                raise SalesforceCallError(
-                    f"Salesforce's Bulk API 2.0 job {job_id} was still {state} after "
-                    f"bulk_max_wait ({wait:g} s) and was aborted. Raise bulk_max_wait, or set "
-                    "bulk_threshold = 0 to read through REST queries",
-                    "BULK_JOB_TIMEOUT",
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, _POLL_MAX)
+            raise
+        if state != "JobComplete":
+            reason = info.get("errorMessage") or "no reason given"
+            raise SalesforceCallError(
+                f"Salesforce's Bulk API 2.0 job {job_id} for the backfill ended {state} "
+                f"({reason}). Run again (the checkpoint is kept), or set bulk_threshold = 0 "
+                "to read through REST queries",
+                f"BULK_JOB_{state.upper()}",
+            )
 
     def _next_page(self, url: str, headers: dict[str, str]) -> Any:
         return self.call(

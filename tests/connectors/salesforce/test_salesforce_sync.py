@@ -341,6 +341,18 @@ def test_a_bulk_job_past_its_max_wait_is_aborted(org: Org) -> None:
     assert bulk == ["POST", "GET", "PATCH"]  # created, polled once, aborted
 
 
+def test_a_bulk_job_whose_poll_fails_is_aborted(org: Org) -> None:
+    org.emulator.seed_leads(150)
+    settle(org)
+    org.emulator.script("ok", "quota", endpoint="bulk")  # created; the first poll refused
+    report = org.sync("bulk_threshold = 100")
+    assert report.status == "failed" and "API limit is reached (Bulk job status" in str(
+        report.error
+    )
+    bulk = [r.method for r in org.emulator.request_log if r.endpoint == "bulk"]
+    assert bulk == ["POST", "GET", "PATCH"]  # created, polled, aborted
+
+
 def test_an_expired_session_during_bulk_logs_in_again_once(org: Org) -> None:
     org.emulator.seed_leads(150)
     settle(org)
