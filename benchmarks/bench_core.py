@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from loopback_sandbox import DEFAULT_KEY, SandboxProcess
+from loopback_sandbox import DEFAULT_KEY, SandboxProcess, server_figures
 from results_file import save
 
 from naturalead_sync import Connector, Lead, SourceRecord, Window, hookimpl
@@ -169,18 +169,13 @@ def loopback(n: int, window: float, latency: float = 0.0) -> dict[str, Any]:
         "window_seconds": window,
         "latency_seconds": latency,
         **against_minimum(n, window, wall),
-        "server_span_seconds": round(first["last_received"] - first["first_received"], 3),
+        **server_figures(first, second),
         "upsert_requests": report.upsert_requests,
-        "server_requests": first["requests"],
-        "http_429": first["http_429"],
         "client_429": report.rate_limited,
         "retries": report.retries,
-        "max_requests_in_any_window": first["max_requests_in_any_window"],
-        "leads_stored": first["items"],
         "client_cpu_us_per_lead": round(cpu / n * 1e6, 2),
         "status": report.status,
         "rerun_requests": rerun.upsert_requests + rerun.delete_requests,
-        "rerun_server_requests": second["requests"],
     }
 
 

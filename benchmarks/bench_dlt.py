@@ -52,7 +52,7 @@ from dlt.common.typing import TDataItems  # type: ignore[import-not-found,unused
 from dlt.sources.helpers import (  # type: ignore[import-not-found,unused-ignore]
     requests as dlt_requests,
 )
-from loopback_sandbox import DEFAULT_KEY, SandboxProcess
+from loopback_sandbox import DEFAULT_KEY, SandboxProcess, server_figures
 from results_file import save
 
 # -- the user's code, as dlt's docs show it ------------------------------------------------
@@ -146,15 +146,9 @@ def throughput(n: int, window: float, variant: str, same_time: bool = True) -> d
         "same_modified_time": same_time,
         "window_seconds": window,
         **against_minimum(n, window, wall),
-        "server_span_seconds": round(first["last_received"] - first["first_received"], 3),
-        "server_requests": first["requests"],
-        "http_429": first["http_429"],
-        "by_status": first["by_status"],
-        "max_requests_in_any_window": first["max_requests_in_any_window"],
-        "leads_stored": first["items"],
+        **server_figures(first, second),
         "pipeline_runs": runs,
         "client_cpu_us_per_lead": round(cpu / n * 1e6, 2),
-        "rerun_server_requests": second["requests"],
     }
 
 

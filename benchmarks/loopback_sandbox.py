@@ -47,6 +47,21 @@ def summarise(records: list[RequestRecord], window: float) -> dict[str, Any]:
     }
 
 
+def server_figures(first: dict[str, Any], rerun: dict[str, Any]) -> dict[str, Any]:
+    """What the throughput benchmarks report of the server's side: ``first`` a run's
+    :func:`summarise`, ``rerun`` that of the unchanged re-run after it."""
+    span = (first["last_received"] or 0.0) - (first["first_received"] or 0.0)
+    return {
+        "server_span_seconds": round(span, 3),
+        "server_requests": first["requests"],
+        "http_429": first["http_429"],
+        "by_status": first["by_status"],
+        "max_requests_in_any_window": first["max_requests_in_any_window"],
+        "leads_stored": first["items"],
+        "rerun_server_requests": rerun["requests"],
+    }
+
+
 class SandboxProcess:
     """``python benchmarks/loopback_sandbox.py`` as a child; ``url`` once it listens."""
 
