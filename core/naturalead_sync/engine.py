@@ -34,7 +34,7 @@ from .connector import Connector
 from .errors import MassDeleteBlocked, RecordError, SkipLead
 from .hashing import canonical_json, payload_hash, text_hash
 from .mapping import Mapper
-from .models import Lead, SourceRecord, Window, revalidate
+from .models import Lead, SourceRecord, Window
 from .plugins import apply_transform_lead, has_transform_lead
 from .report import ConnectionReport
 from .state import LedgerEntry, LedgerWrite, StateStore, encode_moment
@@ -235,8 +235,7 @@ class ConnectionSync:
         """The payload to send: the lead checked, phone and email normalised (``payload`` is
         the unchecked lead's, kept when nothing changes)."""
         try:
-            checked = revalidate(lead)
-            update, warnings = self.validator.changes(checked)
+            checked, update, warnings = self.validator.check(lead)
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or 'lead'}: {e['msg']}" for e in exc.errors()

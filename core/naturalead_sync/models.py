@@ -64,12 +64,20 @@ class Lead(BaseModel):
         API keeps what it has; with it true, they are sent as empty strings and lists.
         """
         body: dict[str, Any] = {"lead_id": self.lead_id}
-        for key in ("name", "phone", "email"):
-            value = getattr(self, key)
-            if value:
-                body[key] = value
-            elif send_empty:
-                body[key] = ""
+        # Field by field, not a loop over their names: this runs for every lead.
+        name, phone, email = self.name, self.phone, self.email
+        if name:
+            body["name"] = name
+        elif send_empty:
+            body["name"] = ""
+        if phone:
+            body["phone"] = phone
+        elif send_empty:
+            body["phone"] = ""
+        if email:
+            body["email"] = email
+        elif send_empty:
+            body["email"] = ""
         if self.custom_fields or send_empty:
             body["customFields"] = dict(self.custom_fields)
         if self.tags or send_empty:
@@ -81,33 +89,48 @@ def revalidate(lead: Lead) -> Lead:
     """``lead`` checked against :class:`Lead`'s schema again, as validation would leave it.
 
     ``model_copy`` and ``model_construct`` skip validation, so a lead from the mapping or a
-    plugin may hold anything. A plainly valid lead (a :class:`Lead` itself whose fields hold
-    exactly the types validation produces, within its limits) comes back as it is, after a
-    cheap check; any other is validated again from its dump
+    plugin may hold anything. A plainly valid lead within :data:`LIMITS` (a :class:`Lead`
+    itself whose fields hold exactly the types validation produces) comes back as it is,
+    after a cheap check; any other is validated again from its dump
     (``Lead.model_validate(lead.model_dump())``), which converts what validation converts or
-    raises :class:`~pydantic.ValidationError`.
+    raises :class:`~pydantic.ValidationError`. So a lead that comes back as it is needs no
+    size check either.
     """
-    if type(lead) is Lead and _is_plain(lead):
+    if type(lead) is Lead and _plain_within_limits(lead):
         return lead
     return Lead.model_validate(lead.model_dump())
 
 
-def _is_plain(lead: Lead) -> bool:
-    """Whether validating ``lead``'s dump would accept it and change nothing (see
-    :func:`revalidate`); a test holds this to pydantic's own answer."""
-    lead_id = lead.lead_id
-    if type(lead_id) is not str or len(lead_id) > LIMITS.lead_id or not lead_id.strip():
+_ID, _NAME, _EMAIL = LIMITS.lead_id, LIMITS.name, LIMITS.email
+_FIELDS, _KEY, _VALUE = LIMITS.custom_fields, LIMITS.custom_field_key, LIMITS.custom_field_value
+_TAGS, _TAG = LIMITS.tags, LIMITS.tag
+
+
+def _plain_within_limits(lead: Lead) -> bool:
+    """Whether validating ``lead``'s dump would accept it and change nothing, and every value
+    is within :data:`LIMITS` (see :func:`revalidate`). One pass, for every lead sent; tests
+    hold it to pydantic's answer and to the size checks'."""
+    lead_id, name, phone, email = lead.lead_id, lead.name, lead.phone, lead.email
+    if type(lead_id) is not str or len(lead_id) > _ID or not lead_id.strip():
         return False
-    for value in (lead.name, lead.phone, lead.email):
-        if value is not None and type(value) is not str:
-            return False
+    if name is not None and (type(name) is not str or len(name) > _NAME):
+        return False
+    if phone is not None and type(phone) is not str:
+        return False
+    if email is not None and (type(email) is not str or len(email) > _EMAIL):
+        return False
     custom_fields, tags = lead.custom_fields, lead.tags
-    if type(custom_fields) is not dict or type(tags) is not list:
+    if type(custom_fields) is not dict or len(custom_fields) > _FIELDS:
+        return False
+    if type(tags) is not list or len(tags) > _TAGS:
         return False
     for key, value in custom_fields.items():
-        if type(key) is not str or type(value) is not str:
+        if type(key) is not str or type(value) is not str or len(key) > _KEY or len(value) > _VALUE:
             return False
-    return all(type(tag) is str for tag in tags)
+    for tag in tags:  # noqa: SIM110 - a loop costs less than all() over a generator here
+        if type(tag) is not str or len(tag) > _TAG:
+            return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from .errors import RecordError
-from .models import LIMITS, Lead
+from .models import LIMITS, Lead, revalidate
 
 __all__ = ["LeadValidator"]
 
@@ -66,18 +66,23 @@ class LeadValidator:
             raise ValueError(f"phone {raw!r} is not a valid number")
         return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
-    def changes(self, lead: Lead) -> tuple[dict[str, str | None], list[str]]:
-        """What the checks change in ``lead`` (``phone`` and ``email``: the normalised value,
-        or None when dropped by policy; empty when nothing changes) and the warnings for the
-        values dropped by policy.
+    def check(self, lead: Lead) -> tuple[Lead, dict[str, str | None], list[str]]:
+        """``lead`` as it may be sent, and what the checks change in it.
 
-        Raises :class:`RecordError` when the lead must be rejected.
+        Returns the lead checked against :class:`Lead`'s schema again (see
+        :func:`~naturalead_sync.models.revalidate`) and within the size limits, the changes
+        of ``phone`` and ``email`` (the normalised value, or None when dropped by policy;
+        empty when nothing changes) and the warnings for the values dropped by policy.
+
+        Raises :class:`~pydantic.ValidationError` when the lead is no longer a valid
+        :class:`Lead`, :class:`RecordError` when it must be rejected.
         """
+        checked = revalidate(lead)
         update: dict[str, str | None] = {}
         warnings: list[str] = []
-        if lead.phone:
+        if checked.phone:
             try:
-                phone = self.normalise_phone(lead.phone)
+                phone = self.normalise_phone(checked.phone)
             except ValueError as exc:
                 if self.invalid_phone == "reject":
                     raise RecordError(
@@ -86,20 +91,21 @@ class LeadValidator:
                     ) from None
                 warnings.append(str(exc))
                 phone = None
-            if phone != lead.phone:
+            if phone != checked.phone:
                 update["phone"] = phone
-        if lead.email:
+        if checked.email:
             try:
-                email = normalise_email(lead.email)
+                email = normalise_email(checked.email)
             except EmailNotValidError as exc:
                 if self.invalid_email == "reject":
-                    raise RecordError(f"email {lead.email!r} is invalid: {exc}") from None
-                warnings.append(f"email {lead.email!r} dropped: {exc}")
+                    raise RecordError(f"email {checked.email!r} is invalid: {exc}") from None
+                warnings.append(f"email {checked.email!r} dropped: {exc}")
                 email = None
-            if email != lead.email:
+            if email != checked.email:
                 update["email"] = email
-        _check_sizes(lead)
-        return update, warnings
+        if checked is not lead:  # a lead kept as it is is within the limits already
+            _check_sizes(checked)
+        return checked, update, warnings
 
 
 def _too_long(field: str, value: str, limit: int) -> RecordError:

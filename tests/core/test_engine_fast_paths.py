@@ -16,9 +16,10 @@ import pytest
 from pydantic import ValidationError
 
 from naturalead_sync import Lead, SourceRecord, hookimpl
+from naturalead_sync.errors import RecordError
 from naturalead_sync.hashing import _canonical_encoder, canonical_json, payload_hash
 from naturalead_sync.mapping import compile_expression
-from naturalead_sync.models import _is_plain, revalidate
+from naturalead_sync.models import LIMITS, _plain_within_limits, revalidate
 from naturalead_sync.report import ConnectionReport
 from naturalead_sync.runner import run
 from naturalead_sync.sandbox import Sandbox
@@ -68,7 +69,7 @@ _CANDIDATES: dict[str, list[Any]] = {
 
 
 def test_the_cheap_check_knows_every_field_of_lead() -> None:
-    # _is_plain checks each field by name: a new field must be added there too.
+    # _plain_within_limits checks each field by name: a new field must be added there too.
     assert set(Lead.model_fields) == set(_CANDIDATES)
 
 
@@ -120,7 +121,7 @@ def test_revalidate_agrees_with_validation(values: dict[str, Any]) -> None:
     assert got is ValidationError or type(got) is Lead
     # What passes the cheap check comes back as it is, and validation keeps it unchanged;
     # anything else goes through validation itself.
-    if _is_plain(lead):
+    if _plain_within_limits(lead):
         assert got is lead and _kept_exactly(lead, expected)
     else:
         assert got is not lead and got == expected
@@ -134,7 +135,7 @@ def test_revalidate_agrees_with_validation_on_mixed_leads() -> None:
         lead = _constructed(values)
         expected = _outcome(lambda lead=lead: Lead.model_validate(lead.model_dump()))
         got = _outcome(lambda lead=lead: revalidate(lead))
-        if _is_plain(lead):
+        if _plain_within_limits(lead):
             plain += 1
             assert got is lead and _kept_exactly(lead, expected), values
         else:
@@ -145,6 +146,36 @@ def test_revalidate_agrees_with_validation_on_mixed_leads() -> None:
 def test_a_subclass_is_validated_as_a_lead() -> None:
     with pytest.raises(ValidationError, match="score"):
         revalidate(_Scored(lead_id="1", score=3))
+
+
+def _at_and_over(limit: int, make: Any) -> list[tuple[Lead, bool]]:
+    """A lead at ``limit`` (within it) and one over it."""
+    return [(Lead(lead_id="1", **make(limit)), True), (Lead(lead_id="1", **make(limit + 1)), False)]
+
+
+@pytest.mark.parametrize(
+    ("lead", "within"),
+    [
+        *_at_and_over(LIMITS.name, lambda n: {"name": "x" * n}),
+        *_at_and_over(LIMITS.email, lambda n: {"email": "a" * (n - 12) + "@example.com"}),
+        *_at_and_over(
+            LIMITS.custom_fields, lambda n: {"custom_fields": {str(i): "" for i in range(n)}}
+        ),
+        *_at_and_over(LIMITS.custom_field_key, lambda n: {"custom_fields": {"k" * n: "v"}}),
+        *_at_and_over(LIMITS.custom_field_value, lambda n: {"custom_fields": {"k": "v" * n}}),
+        *_at_and_over(LIMITS.tags, lambda n: {"tags": [str(i) for i in range(n)]}),
+        *_at_and_over(LIMITS.tag, lambda n: {"tags": ["t" * n]}),
+    ],
+)
+def test_a_lead_kept_as_it_is_passes_the_size_checks(lead: Lead, within: bool) -> None:
+    # The validator skips the size checks for a lead the cheap check keeps as it is: the
+    # cheap check's limits must be the size checks' own.
+    assert _plain_within_limits(lead) is within
+    if within:
+        assert LeadValidator().check(lead)[0] is lead
+    else:
+        with pytest.raises(RecordError, match=r"the limit is|too long"):
+            LeadValidator().check(lead)
 
 
 class _Breaker:
@@ -223,9 +254,11 @@ def test_normalised_values_are_sent_and_the_unnormalised_lead_is_hashed(
 def test_validator_changes_name_only_what_changes() -> None:
     validator = LeadValidator("GB", invalid_email="drop")
     lead = Lead(lead_id="1", phone="020 7946 0958", email="nope")
-    update, warned = validator.changes(lead)
+    checked, update, warned = validator.check(lead)
+    assert checked is lead
     assert update == {"phone": "+442079460958", "email": None} and warned
-    assert validator.changes(Lead(lead_id="1", phone="+442079460958")) == ({}, [])
+    plain = Lead(lead_id="1", phone="+442079460958")
+    assert validator.check(plain) == (plain, {}, [])
 
 
 def _old_hash(signature: str, payload: dict[str, Any]) -> str:

@@ -88,8 +88,8 @@ def test_empty_policy_omits_or_sends() -> None:
 def test_phone_normalised_with_region_and_policies() -> None:
     assert LeadValidator("GB").normalise_phone("020 7946 0958") == "+442079460958"
     with pytest.raises(RecordError, match=r"phone '12' is not a valid number.*invalid_phone"):
-        LeadValidator("US").changes(Lead(lead_id="1", phone="12"))
-    update, warnings = LeadValidator("US", invalid_phone="drop").changes(
+        LeadValidator("US").check(Lead(lead_id="1", phone="12"))
+    _, update, warnings = LeadValidator("US", invalid_phone="drop").check(
         Lead(lead_id="1", phone="12", name="x")
     )
     assert update == {"phone": None} and warnings
@@ -97,13 +97,13 @@ def test_phone_normalised_with_region_and_policies() -> None:
 
 def test_email_checked_and_size_limits() -> None:
     with pytest.raises(RecordError, match="email 'a@@b' is invalid"):
-        LeadValidator().changes(Lead(lead_id="1", email="a@@b"))
-    update, _ = LeadValidator(invalid_email="drop").changes(Lead(lead_id="1", email="nope"))
+        LeadValidator().check(Lead(lead_id="1", email="a@@b"))
+    _, update, _ = LeadValidator(invalid_email="drop").check(Lead(lead_id="1", email="nope"))
     assert update == {"email": None}
     with pytest.raises(RecordError, match=r"customFields\.notes is 10001 characters long"):
-        LeadValidator().changes(Lead(lead_id="1", custom_fields={"notes": "x" * 10_001}))
+        LeadValidator().check(Lead(lead_id="1", custom_fields={"notes": "x" * 10_001}))
     with pytest.raises(RecordError, match="51 tags; the limit is 50"):
-        LeadValidator().changes(Lead(lead_id="1", tags=[str(i) for i in range(51)]))
+        LeadValidator().check(Lead(lead_id="1", tags=[str(i) for i in range(51)]))
 
 
 def test_lead_id_must_not_be_blank() -> None:
