@@ -1,4 +1,7 @@
-"""Config loading: every malformed kind names its key and the fix; secrets by reference."""
+"""Config loading: a good file's values, secrets by reference, YAML, the defaults, a missing file.
+
+Each malformed kind of config file, and the message that names its key and the fix, is in the
+bad-input corpus (tests/faults/test_bad_inputs.py)."""
 
 from __future__ import annotations
 
@@ -37,62 +40,6 @@ def test_good_config_loads_with_env_secret_and_durations(tmp_path: Path) -> None
     assert "nl_test_" not in repr(config)
     assert config.connections[0].lookback == timedelta(minutes=10)
     assert config.base_dir == tmp_path
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        (
-            GOOD.replace('name = "crm"', 'name = "crm"\nlookbak = "1m"'),
-            r"connections\[crm\]\.lookbak: unknown key",
-        ),
-        (
-            GOOD.replace('lookback = "10m"', 'lookback = "ten minutes"'),
-            r"connections\[crm\]\.lookback: 'ten minutes' is not a duration",
-        ),
-        (GOOD.replace('name = "crm"\n', ""), r"connections\[0\]\.name: required key is missing"),
-        (
-            GOOD.replace('api_key = "${NATURALEAD_API_KEY}"', ""),
-            r"destination: .*api_key is required",
-        ),
-        (
-            GOOD + "\n[destination.limits]\nbatch_size = 500\n",
-            r"destination\.limits\.batch_size: .*less than or equal to 100",
-        ),
-        (
-            GOOD.replace('url = "https://api.example.test"', 'url = "ftp://x"'),
-            r"destination: .*must start with https://",
-        ),
-        (
-            GOOD.replace('name = "crm"', 'name = "crm"\ndefault_region = "XX"'),
-            r"connections\[crm\]\.default_region: 'XX' is not a phone region",
-        ),
-        (
-            GOOD.replace('name = "crm"', 'name = "crm"\nmass_delete_share = 2'),
-            r"connections\[crm\]\.mass_delete_share",
-        ),
-        (
-            GOOD + GOOD.split("[[connections]]")[1].join(["\n[[connections]]", ""]),
-            r"connection name 'crm' is used twice",
-        ),
-        (GOOD.replace("[[connections]]", "[[connection]]"), r"connection: unknown key"),
-        ("destination = [", r"is not valid TOML"),
-    ],
-)
-def test_each_malformed_kind_names_its_key(tmp_path: Path, text: str, expected: str) -> None:
-    with pytest.raises(ConfigError, match=expected):
-        load(tmp_path, text)
-
-
-def test_missing_env_var_names_the_key_and_the_variable(tmp_path: Path) -> None:
-    path = tmp_path / "c.toml"
-    path.write_text(GOOD)
-    with pytest.raises(
-        ConfigError,
-        match=r"destination\.api_key: environment variable "
-        r"NATURALEAD_API_KEY is not set",
-    ):
-        load_config(path, environ={})
 
 
 def test_missing_file_says_how_to_create_one(tmp_path: Path) -> None:

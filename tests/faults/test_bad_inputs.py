@@ -73,10 +73,22 @@ CONFIGS: list[tuple[str, str, bytes, str]] = [
         r"connections\[csv\]\.invalid_phone: Input should be 'reject' or 'drop'",
     ),
     (
+        "unknown phone region",
+        "c.toml",
+        edit('connector = "custom"', 'connector = "custom"\ndefault_region = "XX"').encode(),
+        r"connections\[csv\]\.default_region: 'XX' is not a phone region; use an ISO code",
+    ),
+    (
         "missing connector",
         "c.toml",
         edit('connector = "custom"\n', "").encode(),
         r"connections\[csv\]\.connector: required key is missing",
+    ),
+    (
+        "missing connection name",  # the connection is then named by its place in the list
+        "c.toml",
+        edit('name = "csv"\n', "").encode(),
+        r"connections\[0\]\.name: required key is missing",
     ),
     (
         "bad duration",
@@ -89,6 +101,18 @@ CONFIGS: list[tuple[str, str, bytes, str]] = [
         "c.toml",
         edit("[destination.limits]", '[destination.limits]\nwindow = "0s"').encode(),
         r"destination\.limits\.window: window must be positive",
+    ),
+    (
+        "number over its maximum",
+        "c.toml",
+        edit("[destination.limits]", "[destination.limits]\nbatch_size = 500").encode(),
+        r"destination\.limits\.batch_size: Input should be less than or equal to 100",
+    ),
+    (
+        "share over 1",
+        "c.toml",
+        edit('connector = "custom"', 'connector = "custom"\nmass_delete_share = 2').encode(),
+        r"connections\[csv\]\.mass_delete_share: Input should be less than or equal to 1",
     ),
     (
         "bad URL",

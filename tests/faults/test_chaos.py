@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Iterator
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -194,10 +196,12 @@ class ChaosRun:
         ]
 
 
-def chaos_run(folder: Path, size: int, seed: int = SEED) -> ChaosRun:
+@contextmanager
+def chaos_run(folder: Path, size: int, seed: int = SEED) -> Iterator[ChaosRun]:
     """Sync the ``size``-lead source through its rounds of changes into a sandbox failing by
-    ``seed`` (which also draws the changes), until a run finds nothing left to do. The caller
-    closes ``box``; ``$NATURALEAD_API_KEY`` must hold the sandbox's key."""
+    ``seed`` (which also draws the changes), until a run finds nothing left to do, and yield
+    the run. The sandbox is closed when the ``with`` ends, on every path (a failed assertion,
+    in the test or here, included); ``$NATURALEAD_API_KEY`` must hold the sandbox's key."""
     folder.mkdir(parents=True, exist_ok=True)
     box = Sandbox(
         folder / "sandbox.db",
@@ -205,7 +209,13 @@ def chaos_run(folder: Path, size: int, seed: int = SEED) -> ChaosRun:
         window_seconds=WINDOW_SECONDS,
         faults=dataclasses.replace(FAULTS, seed=seed),
     )
-    chaos = ChaosRun(ChaosSource(size, seed), box, folder / "state.db")
+    with closing(box):
+        yield _converge(ChaosRun(ChaosSource(size, seed), box, folder / "state.db"), folder)
+
+
+def _converge(chaos: ChaosRun, folder: Path) -> ChaosRun:
+    """The runs of :func:`chaos_run`, served over loopback from ``chaos.box``."""
+    box = chaos.box
     with serve(box) as server:
         config = make_config(
             folder,
@@ -250,46 +260,47 @@ def _api_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_seeded_chaos_converges_to_the_source(tmp_path: Path, chaos_leads: int) -> None:
-    chaos = chaos_run(tmp_path, chaos_leads)
-    box, source = chaos.box, chaos.source
+    with chaos_run(tmp_path, chaos_leads) as chaos:
+        box, source = chaos.box, chaos.source
 
-    # 0 lost, 0 extra, 0 stale.
-    held = chaos.held()
-    expected = source.expected()
-    assert sorted(expected.keys() - held.keys(), key=int) == [], "lost"
-    assert sorted(held.keys() - expected.keys(), key=int) == [], "extra"
-    stale = [key for key, lead in expected.items() if held[key] != lead]
-    assert stale == [], f"stale: {stale[:5]} e.g. {held[stale[0]] if stale else ''}"
+        # 0 lost, 0 extra, 0 stale.
+        held = chaos.held()
+        expected = source.expected()
+        assert sorted(expected.keys() - held.keys(), key=int) == [], "lost"
+        assert sorted(held.keys() - expected.keys(), key=int) == [], "extra"
+        stale = [key for key, lead in expected.items() if held[key] != lead]
+        assert stale == [], f"stale: {stale[:5]} e.g. {held[stale[0]] if stale else ''}"
 
-    # Every refused lead is in the failed list with its reason; the API's refusals were
-    # reported as the API's.
-    failed = chaos.failed()
-    assert failed.keys() == source.refused.keys()
-    assert [key for key, reason in source.refused.items() if reason not in failed[key]] == []
-    by_api = {r.lead_id for report in chaos.reports for r in report.rejections if r.where == "api"}
-    assert by_api == {key for key, reason in source.refused.items() if reason == COLLISION}
+        # Every refused lead is in the failed list with its reason; the API's refusals were
+        # reported as the API's.
+        failed = chaos.failed()
+        assert failed.keys() == source.refused.keys()
+        assert [key for key, reason in source.refused.items() if reason not in failed[key]] == []
+        by_api = {
+            r.lead_id for report in chaos.reports for r in report.rejections if r.where == "api"
+        }
+        assert by_api == {key for key, reason in source.refused.items() if reason == COLLISION}
 
-    # The faults happened, and each run's pacing kept every window under the limit by the
-    # sandbox's clock (across runs: test_pacing_across_runs.py).
-    assert {"500", "drop", "slow", "429"} <= {kind for _, kind in chaos.injected()}
-    runs = [box.request_log[start:end] for start, end in pairwise([0, *chaos.ends])]
-    # By the sandbox's own clock, 429s included.
-    busiest = max(
-        max_in_any_window([(r.received, 1) for r in log], WINDOW_SECONDS)[0] for log in runs
-    )
-    assert busiest <= REQUESTS_PER_WINDOW
-    assert [r for r in box.request_log if r.rate_limited and r.action != "429"] == []
-    box.close()
+        # The faults happened, and each run's pacing kept every window under the limit by the
+        # sandbox's clock (across runs: test_pacing_across_runs.py).
+        assert {"500", "drop", "slow", "429"} <= {kind for _, kind in chaos.injected()}
+        runs = [box.request_log[start:end] for start, end in pairwise([0, *chaos.ends])]
+        # By the sandbox's own clock, 429s included.
+        busiest = max(
+            max_in_any_window([(r.received, 1) for r in log], WINDOW_SECONDS)[0] for log in runs
+        )
+        assert busiest <= REQUESTS_PER_WINDOW
+        assert [r for r in box.request_log if r.rate_limited and r.action != "429"] == []
 
 
 def test_the_same_seed_replays_the_same_faults_and_end_state(tmp_path: Path) -> None:
     """Run the short form twice with one seed: the same faults at the same requests, the same
     runs, the same end state; another seed draws another fault sequence."""
-    runs: list[ChaosRun] = []
-    try:
-        for name, seed in (("a", SEED), ("b", SEED), ("c", SEED + 1)):
-            runs.append(chaos_run(tmp_path / name, 300, seed))
-        first, again, other = runs
+    with ExitStack() as stack:
+        first, again, other = (
+            stack.enter_context(chaos_run(tmp_path / name, 300, seed))
+            for name, seed in (("a", SEED), ("b", SEED), ("c", SEED + 1))
+        )
         faults = first.injected()
         assert len({kind for _, kind in faults}) >= 2, faults  # faults of more than one kind
         assert again.injected() == faults
@@ -298,6 +309,3 @@ def test_the_same_seed_replays_the_same_faults_and_end_state(tmp_path: Path) -> 
         assert again.failed() == first.failed()
         assert other.injected() != faults
         assert other.held() == other.source.expected()
-    finally:
-        for chaos in runs:
-            chaos.box.close()

@@ -8,8 +8,11 @@ and meet the API's 429: an avoidable 429 (issue #7's goal is 0).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from naturalead_sync.runner import run
 from naturalead_sync.sandbox import Sandbox
@@ -19,8 +22,15 @@ LIMIT = 5
 WINDOW = 3.0  # long enough that the second run starts inside it, even on a loaded machine
 
 
-def test_back_to_back_runs_meet_no_429(tmp_path: Path) -> None:
-    box = Sandbox(tmp_path / "sandbox.db", requests_per_window=LIMIT, window_seconds=WINDOW)
+@pytest.fixture
+def box(tmp_path: Path) -> Iterator[Sandbox]:
+    """The sandbox both runs sync into, closed when the test ends, passed or failed."""
+    sandbox = Sandbox(tmp_path / "sandbox.db", requests_per_window=LIMIT, window_seconds=WINDOW)
+    yield sandbox
+    sandbox.close()
+
+
+def test_back_to_back_runs_meet_no_429(tmp_path: Path, box: Sandbox) -> None:
     config = make_config(
         tmp_path, limits=f'requests_per_window = {LIMIT}\nwindow = "{WINDOW}s"\nbatch_size = 1'
     )
@@ -37,4 +47,3 @@ def test_back_to_back_runs_meet_no_429(tmp_path: Path) -> None:
     assert second.status == "ok", second.error
     assert [lead["email"] for lead in box.leads()] == [f"new{n}@x.com" for n in range(LIMIT)]
     assert second.rate_limited == 0, "the second run met a 429 its pacer could have avoided"
-    box.close()
