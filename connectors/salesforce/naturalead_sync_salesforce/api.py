@@ -4,7 +4,9 @@ the daily API allowance and turns simple-salesforce's errors into naturalead-syn
 - Transport: the connector's ``requests.Session`` (see :meth:`SalesforceConnector.session`)
   gets an adapter with core's timeout (requests has none by default, and simple-salesforce
   sets none) and bounded retries of 5xx answers and dropped connections with core's attempt
-  and backoff bounds (simple-salesforce retries nothing).
+  and backoff bounds (simple-salesforce retries nothing), for core's idempotent methods, the
+  Bulk job abort (PATCH) and the logins (POST). The other POST, a Bulk job creation, is sent
+  once: a second request could start a second job and spend the org's Bulk quota.
 - Sessions: simple-salesforce logs in again on ``INVALID_SESSION_ID`` for every login-based
   flow; calls pass ``max_retries=0`` so it does so once and raises, and this module sends the
   call again once. Every call goes through ``Salesforce._call_salesforce`` (``query``,
@@ -50,6 +52,7 @@ from simple_salesforce.util import Usage
 from urllib3.util.retry import Retry
 
 from naturalead_sync import BudgetExhausted, ConnectorContext, ConnectorError
+from naturalead_sync.http import RetryPolicy
 
 from .errors import SalesforceCallError
 from .settings import SalesforceSettings
@@ -62,6 +65,8 @@ T = TypeVar("T")
 BULK_CHUNK = 50_000
 #: Seconds between Bulk job polls: the first poll at once, then doubling up to the cap.
 _POLL_FIRST, _POLL_MAX = 0.5, 15.0
+#: Paths of the logins (SOAP ``login()``, the OAuth token endpoint): the only POSTs resent.
+_LOGIN_PATHS = ("/services/Soap/u/", "/services/oauth2/token")
 #: What each login flow needs to be told in an error.
 _LOGIN_FIX = {
     "jwt": "check username, consumer_key and the private key; the connected app must hold the "
@@ -80,18 +85,42 @@ def _bulk2(sf: Salesforce, sobject: str) -> Any:
     return getattr(cast(SFBulk2Handler, sf.bulk2), sobject)._client
 
 
-class _Adapter(HTTPAdapter):
-    """An adapter with a default timeout (requests' own default is to wait forever)."""
+def _retry(policy: RetryPolicy, *methods: str) -> Retry:
+    """urllib3's retries of 5xx answers and dropped connections within ``policy``'s bounds, for
+    its idempotent methods and ``methods``. Whatever the method, a connection that failed
+    before the request went out is retried."""
+    return Retry(
+        total=max(policy.max_attempts - 1, 0),
+        backoff_factor=policy.backoff_initial,
+        backoff_max=policy.backoff_max,
+        status_forcelist=sorted(policy.statuses - {429}),
+        allowed_methods=policy.methods | set(methods),
+        raise_on_status=False,
+    )
 
-    def __init__(self, timeout: float, retry: Retry) -> None:
+
+class _Adapter(HTTPAdapter):
+    """An adapter with a default timeout (requests' own default is to wait forever) that
+    sends a login's POST through a second adapter, with ``login_retry``, and the rest with
+    ``retry``."""
+
+    def __init__(self, timeout: float, retry: Retry, login_retry: Retry) -> None:
         super().__init__(max_retries=retry)
         self.timeout = timeout
+        self._login = HTTPAdapter(max_retries=login_retry)
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
         """Send with the default timeout unless the caller gave one."""
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
+        if request.method == "POST" and request.path_url.startswith(_LOGIN_PATHS):
+            return self._login.send(request, *args, **kwargs)
         return super().send(request, *args, **kwargs)
+
+    def close(self) -> None:
+        """Close both adapters' connection pools."""
+        super().close()
+        self._login.close()
 
 
 class SalesforceApi:
@@ -121,16 +150,13 @@ class SalesforceApi:
 
     def _session(self) -> requests.Session:
         policy = self._context.retry
-        retry = Retry(
-            total=max(policy.max_attempts - 1, 0),
-            backoff_factor=policy.backoff_initial,
-            backoff_max=policy.backoff_max,
-            status_forcelist=sorted(policy.statuses - {429}),
-            allowed_methods=frozenset({"GET", "POST"}),  # queries, and logins (no writes)
-            raise_on_status=False,
+        # POST is resent for the logins only (a second login costs nothing), never for the
+        # other one, a Bulk job creation: a second job would spend the org's Bulk quota. The
+        # only PATCH aborts a Bulk job, which a second abort leaves aborted.
+        adapter = _Adapter(
+            self._context.timeout_seconds, _retry(policy, "PATCH"), _retry(policy, "POST")
         )
         session = self._session_factory()
-        adapter = _Adapter(self._context.timeout_seconds, retry)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         version = metadata.version("simple-salesforce")
@@ -197,12 +223,20 @@ class SalesforceApi:
     # -- calls -----------------------------------------------------------------------------------
 
     def call(
-        self, what: str, send: Callable[[Salesforce], T], *, budget: bool = True, bulk: bool = False
+        self,
+        what: str,
+        send: Callable[[Salesforce], T],
+        *,
+        budget: bool = True,
+        bulk: bool = False,
+        resent: bool = True,
     ) -> T:
         """Send one call (``send(sf)``), within the budget unless ``budget`` is false.
 
         ``bulk``: ``send`` goes through simple-salesforce's Bulk 2.0 client, which neither
         logs in again nor reads ``Sforce-Limit-Info`` (see the module docstring).
+        ``resent``: false when the transport sends the call once (a POST other than a login),
+        for the error to say so.
         """
         if budget:
             self._check_budget(what)
@@ -218,9 +252,9 @@ class SalesforceApi:
                         self.close()
                     log.info("Salesforce session expired during the %s; logging in again", what)
                     continue
-                raise self._error(what, exc) from None
+                raise self._error(what, exc, resent) from None
             except (SalesforceError, requests.RequestException) as exc:
-                raise self._error(what, exc) from None
+                raise self._error(what, exc, resent) from None
             finally:
                 self.requests += 1
             if bulk:
@@ -258,9 +292,10 @@ class SalesforceApi:
         ``Aborted``, or takes longer (it is aborted then), fails the run.
         """
         job = self.call(
-            "Bulk job creation",
+            f"creation of the Bulk API 2.0 query job for the {sobject} backfill",
             lambda sf: _bulk2(sf, sobject).create_job(Operation.query, soql),
             bulk=True,
+            resent=False,
         )
         job_id = str(job["id"])
         self._await_job(sobject, job_id)
@@ -355,9 +390,14 @@ class SalesforceApi:
                 "or raise max_api_share"
             )
 
-    def _error(self, what: str, exc: Exception) -> ConnectorError:
+    def _error(self, what: str, exc: Exception, resent: bool = True) -> ConnectorError:
         settings = self._settings
         flow = settings.auth_flow
+        retries = (
+            " after the allowed retries"
+            if resent
+            else ", sent once (a second request could start a second job)"
+        )
         if isinstance(exc, SalesforceAuthenticationFailed):
             return SalesforceCallError(
                 f"Salesforce refused the {flow} login ({exc.code}: {exc.auth_message}); "
@@ -366,9 +406,9 @@ class SalesforceApi:
             )
         if not isinstance(exc, SalesforceError):
             return SalesforceCallError(
-                f"Salesforce could not be reached for the {what} ({type(exc).__name__}) after "
-                "the allowed retries; check the network (proxy, firewall) and run again: the "
-                "checkpoint is kept"
+                f"Salesforce could not be reached for the {what} ({type(exc).__name__})"
+                f"{retries}; check the network (proxy, firewall) and run again: the checkpoint "
+                "is kept"
             )
         content = exc.content
         first: Any = content[0] if isinstance(content, list) and content else {}
@@ -394,8 +434,8 @@ class SalesforceApi:
             )
         if isinstance(exc.status, int) and exc.status >= 500:
             return SalesforceCallError(
-                f"Salesforce failed on the {what} ({label}) after the allowed retries; run "
-                "again later: the checkpoint is kept",
+                f"Salesforce failed on the {what} ({label}){retries}; run again later: the "
+                "checkpoint is kept",
                 code,
             )
         return SalesforceCallError(

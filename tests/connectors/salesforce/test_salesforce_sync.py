@@ -353,6 +353,56 @@ def test_a_bulk_job_whose_poll_fails_is_aborted(org: Org) -> None:
     assert bulk == ["POST", "GET", "PATCH"]  # created, polled, aborted
 
 
+@pytest.mark.parametrize("fault", ["503", "drop"])
+def test_a_bulk_job_creation_is_sent_once(org: Org, fault: str) -> None:
+    org.emulator.seed_leads(150)
+    settle(org)
+    org.emulator.script(fault, endpoint="bulk")  # the job creation
+    report = org.sync("bulk_threshold = 100")
+    assert report.status == "failed" and org.sandbox.leads() == []
+    error = str(report.error)
+    assert "the creation of the Bulk API 2.0 query job for the Lead backfill" in error
+    assert "sent once (a second request could start a second job)" in error
+    assert "run again" in error and "retries" not in error
+    bulk = [r.method for r in org.emulator.request_log if r.endpoint == "bulk"]
+    assert bulk == ["POST"]  # not resent, although the connection allows 3 attempts
+    assert len(org.emulator.bulk) == (1 if fault == "drop" else 0)  # a dropped one was made
+    again = org.sync("bulk_threshold = 100")
+    assert (again.status, again.created) == ("ok", 150), again.error
+
+
+def test_bulk_polls_and_results_are_retried(org: Org) -> None:
+    org.emulator.seed_leads(150)
+    settle(org)
+    org.emulator.script("ok", "503", "drop", endpoint="bulk")  # created; the first poll fails
+    org.emulator.script("503", endpoint="bulk_results")
+    report = org.sync("bulk_threshold = 100")
+    assert (report.status, report.created) == ("ok", 150), report.error
+    calls = [
+        (r.method, r.endpoint, r.fault)
+        for r in org.emulator.request_log
+        if r.endpoint in ("bulk", "bulk_results")
+    ]
+    assert calls == [
+        ("POST", "bulk", "ok"),
+        ("GET", "bulk", "503"),
+        ("GET", "bulk", "drop"),  # answered InProgress, unread
+        ("GET", "bulk", None),  # JobComplete
+        ("GET", "bulk_results", "503"),
+        ("GET", "bulk_results", None),
+    ]
+
+
+def test_a_bulk_job_abort_is_retried(org: Org) -> None:
+    org.emulator.seed_leads(150)
+    settle(org)
+    org.emulator.script("ok", "quota", "503", endpoint="bulk")  # created; poll refused; abort
+    report = org.sync("bulk_threshold = 100")
+    assert report.status == "failed" and "API limit is reached" in str(report.error)
+    bulk = [(r.method, r.status) for r in org.emulator.request_log if r.endpoint == "bulk"]
+    assert bulk == [("POST", 200), ("GET", 403), ("PATCH", 503), ("PATCH", 200)]
+
+
 def test_an_expired_session_during_bulk_logs_in_again_once(org: Org) -> None:
     org.emulator.seed_leads(150)
     settle(org)
@@ -597,7 +647,7 @@ def test_bulk_results_that_give_a_locator_twice_stop_instead_of_looping() -> Non
         def __init__(self) -> None:  # no session: nothing below calls Salesforce
             self.asked: list[str] = []
 
-        def call(self, what: str, send: Any, *, budget: bool = True, bulk: bool = False) -> Any:
+        def call(self, what: str, send: Any, **options: Any) -> Any:
             return {"id": "750000000000001"}  # the job creation
 
         def _await_job(self, sobject: str, job_id: str) -> None:
