@@ -41,6 +41,7 @@ from hubspot.crm.objects import (
 from urllib3.util.retry import Retry
 
 from naturalead_sync import BudgetExhausted, ConnectorContext, ConnectorError
+from naturalead_sync.oauth import TokenRefresher, TokenResponse
 from naturalead_sync.pacing import Pacer
 
 from .settings import HubSpotSettings
@@ -62,8 +63,6 @@ _APIS: dict[str, tuple[Any, str]] = {
     "batch": (objects, "BatchApi"),
     "associations": (associations_v4, "BatchApi"),
 }
-#: Refresh an OAuth access token this long before HubSpot says it expires.
-_REFRESH_MARGIN = 60.0
 _UNLIMITED = 1 << 62
 
 
@@ -111,7 +110,6 @@ class HubSpotApi:
     ) -> None:
         self._settings = settings
         self._context = context
-        self._clock = clock
         self._search_pacer = Pacer(
             settings.search_requests_per_second, _UNLIMITED, 1.0, clock=clock, sleep=sleep
         )
@@ -132,8 +130,12 @@ class HubSpotApi:
         version = metadata.version("hubspot-api-client")
         self._user_agent = f"{context.user_agent} hubspot-api-client-python/{version}"
         token = settings.access_token
-        self._token: str | None = None if token is None else token.get_secret_value()
-        self._expires_at: float | None = None
+        #: A private app's token; an OAuth app's tokens come from ``self._oauth``.
+        self._private_token = None if token is None else token.get_secret_value()
+        self._oauth: TokenRefresher | None = None
+        if settings.refresh_token is not None:
+            secret = settings.refresh_token.get_secret_value()
+            self._oauth = TokenRefresher(secret, self._exchange, clock=clock)
         self._apis: dict[str, Any] = {}
         #: Requests sent (search and others), for reports and benchmarks.
         self.requests = 0
@@ -153,21 +155,22 @@ class HubSpotApi:
         api_client.user_agent = self._user_agent
         return getattr(package, api_name)(api_client=api_client)
 
+    @property
+    def _token(self) -> str | None:
+        """The access token requests carry (None before an OAuth app's first refresh)."""
+        return self._private_token if self._oauth is None else self._oauth.access_token
+
     def _api(self, name: str) -> Any:
         """The SDK API object ``name``, built once per token (each one holds a pool)."""
-        if self._settings.refresh_token is not None and (
-            self._token is None
-            or (self._expires_at is not None and self._clock() >= self._expires_at)
-        ):
-            self._refresh()
         if name not in self._apis:
             self._apis[name] = self._build(*_APIS[name])
         return self._apis[name]
 
-    def _refresh(self) -> None:
-        """Trade the OAuth refresh token for a new access token."""
+    def _exchange(self, refresh_token: str) -> TokenResponse:
+        """Trade the OAuth refresh token for a new access token, which the API objects built
+        from now on carry (HubSpot keeps the same refresh token: a rotated one is not read)."""
         settings = self._settings
-        assert settings.client_secret is not None and settings.refresh_token is not None
+        assert settings.client_secret is not None
         tokens = self._build(oauth, "TokensApi")
         self._burst_pacer.acquire(1)
         try:
@@ -175,7 +178,7 @@ class HubSpotApi:
                 grant_type="refresh_token",
                 client_id=settings.client_id,
                 client_secret=settings.client_secret.get_secret_value(),
-                refresh_token=settings.refresh_token.get_secret_value(),
+                refresh_token=refresh_token,
                 _request_timeout=self._context.timeout_seconds,
             )
         except _API_ERRORS as exc:
@@ -191,16 +194,16 @@ class HubSpotApi:
             self._burst_pacer.record(1)
             self.requests += 1
         self._close_apis()
-        self._token = str(answer.access_token)
-        expires_in = float(answer.expires_in or 1800)
-        self._expires_at = self._clock() + max(expires_in - _REFRESH_MARGIN, 0.0)
+        return TokenResponse(str(answer.access_token), float(answer.expires_in or 1800))
 
     def _call(self, api: str, method: str, what: str, **kwargs: Any) -> Any:
-        """Call ``method`` of SDK API ``api``, paced, with core's timeout; refresh an OAuth
-        token once on a 401."""
+        """Call ``method`` of SDK API ``api``, paced, with core's timeout; an OAuth app's token
+        is refreshed when it nears its expiry, and once on a 401 before one more try."""
         search = api == "search"
         pacer = self._search_pacer if search else self._burst_pacer
-        for attempt in (1, 2):
+
+        def send() -> Any:
+            """The SDK's answer, or the ``ApiException`` it raised (a 401 may be retried)."""
             target = self._api(api)
             pacer.acquire(1)
             try:
@@ -208,18 +211,18 @@ class HubSpotApi:
                     **kwargs, _request_timeout=self._context.timeout_seconds
                 )
             except _API_ERRORS as exc:
-                status = getattr(exc, "status", None)
-                if status == 401 and attempt == 1 and self._settings.refresh_token is not None:
-                    self._token = None  # expired early: get a new one and try once more
-                    continue
-                raise self._error(what, exc) from None
+                return exc
             except urllib3.exceptions.HTTPError as exc:
                 raise self._unreachable(what, exc) from None
             finally:
                 pacer.record(1)
                 self.requests += 1
                 self.search_requests += search
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+        answer = send() if self._oauth is None else self._oauth.call(send, _refused)
+        if isinstance(answer, _API_ERRORS):
+            raise self._error(what, answer) from None
+        return answer
 
     # -- the calls -------------------------------------------------------------------------------
 
@@ -386,6 +389,11 @@ class HubSpotApi:
             f"HubSpot rejected the {what} ({label}): {message or 'no message'}. Check the "
             "property names in settings.properties"
         )
+
+
+def _refused(answer: Any) -> bool:
+    """Whether HubSpot refused the access token (a 401: revoked or expired early)."""
+    return isinstance(answer, _API_ERRORS) and getattr(answer, "status", None) == 401
 
 
 def _body(raw: Any) -> dict[str, Any]:

@@ -5,11 +5,10 @@ limits, pages through lists and turns failures into naturalead-sync's errors.
   429, 5xx and transport errors, bounded. The credential goes in a header (``x-api-token`` or
   ``Authorization: Bearer``), never in the URL, so no log line can carry it.
 - OAuth app (``client_id``/``client_secret``/``refresh_token``): the refresh token is traded
-  at ``settings.token_url`` (form body, client credentials in Basic auth) before the first
-  request, again :data:`_REFRESH_MARGIN` seconds before the access token expires, and once
-  more when Pipedrive answers 401 (a token revoked or expired early); requests then go to the
-  ``api_domain`` of the answer (unless ``base_url`` overrides it). A rotated refresh token is
-  kept for the rest of the run.
+  at ``settings.token_url`` (form body, client credentials in Basic auth) when and as often as
+  :class:`~naturalead_sync.oauth.TokenRefresher` says (before the first request, shortly
+  before the access token expires, once on a 401; a rotated refresh token is kept); requests
+  then go to the ``api_domain`` of the answer (unless ``base_url`` overrides it).
 - Burst limit (rolling 2 s per token): a :class:`~naturalead_sync.pacing.Pacer` at
   ``requests_per_two_seconds``, and the ``x-ratelimit-remaining``/``x-ratelimit-reset``
   headers of every answer: at 0 remaining nothing is sent before the window frees a slot.
@@ -35,6 +34,7 @@ import httpx
 
 from naturalead_sync import BudgetExhausted, ConnectorContext, ConnectorError
 from naturalead_sync.http import redact_url
+from naturalead_sync.oauth import TokenRefresher, TokenResponse
 from naturalead_sync.pacing import Pacer
 
 from .settings import PipedriveSettings
@@ -61,8 +61,6 @@ _COSTS = (
 )
 #: Warn in ``check`` when less than this share of the daily budget is left.
 _LOW_BUDGET = 0.1
-#: Refresh an OAuth access token this long before Pipedrive says it expires.
-_REFRESH_MARGIN = 60.0
 
 
 def token_cost(path: str) -> int:
@@ -159,28 +157,35 @@ class PipedriveApi:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._settings = settings
-        self._clock = clock
         pacer = Pacer(
             settings.requests_per_two_seconds, _UNLIMITED, _BURST_WINDOW, clock=clock, sleep=sleep
         )
         self.limits = _Limits()
         headers = {"Accept": "application/json"}
-        self._expires_at: float | None = None
+        #: An OAuth app's access tokens; None with an API token or a fixed access token.
+        self._oauth: TokenRefresher | None = None
         #: The setting that holds the credential, named in errors.
         self._credential_setting = "api_token"
         if settings.api_token is not None:
-            self._credential = settings.api_token.get_secret_value()
-            headers["x-api-token"] = self._credential
+            self._fixed_credential = settings.api_token.get_secret_value()
+            headers["x-api-token"] = self._fixed_credential
         elif settings.access_token is not None:
             self._credential_setting = "access_token"
-            self._credential = settings.access_token.get_secret_value()
-            headers["Authorization"] = f"Bearer {self._credential}"
+            self._fixed_credential = settings.access_token.get_secret_value()
+            headers["Authorization"] = f"Bearer {self._fixed_credential}"
         else:
             assert settings.refresh_token is not None
             self._credential_setting = "refresh_token"
-            self._credential = settings.refresh_token.get_secret_value()
+            self._fixed_credential = ""  # the refresh token in use is self._oauth's
+            secret = settings.refresh_token.get_secret_value()
+            self._oauth = TokenRefresher(secret, self._exchange, clock=clock)
         inner = _LimitTransport(transport or httpx.HTTPTransport(), pacer, self.limits)
         self._client = context.http_client(base_url=settings.root, headers=headers, transport=inner)
+
+    @property
+    def _credential(self) -> str:
+        """The secret of ``settings.<_credential_setting>`` in use (a rotated refresh token)."""
+        return self._fixed_credential if self._oauth is None else self._oauth.refresh_token
 
     # -- one request ------------------------------------------------------------------------
 
@@ -196,14 +201,10 @@ class PipedriveApi:
 
     def find(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Like :meth:`get`, but None when Pipedrive answers 404 (a record that is gone)."""
-        refreshes = self._settings.refreshes
-        if refreshes and (self._expires_at is None or self._clock() >= self._expires_at):
-            self._refresh()
-        response = self._send(path, params)
-        if response.status_code == 401 and refreshes:
-            response.close()
-            self._refresh()  # revoked or expired early: one new token, one more try
+        if self._oauth is None:
             response = self._send(path, params)
+        else:
+            response = self._oauth.call(lambda: self._send(path, params), _refused)
         body = self._json(response)
         if response.status_code == 404:
             return None
@@ -227,11 +228,12 @@ class PipedriveApi:
                 "run again (the checkpoint is kept)"
             ) from None
 
-    def _refresh(self) -> None:
-        """Trade the refresh token for an access token; follow the answer's ``api_domain``."""
+    def _exchange(self, refresh_token: str) -> TokenResponse:
+        """Trade the refresh token for an access token, sent from now on; follow the answer's
+        ``api_domain``."""
         settings = self._settings
         assert settings.client_id is not None and settings.client_secret is not None
-        form = {"grant_type": "refresh_token", "refresh_token": self._credential}
+        form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
         client = (settings.client_id, settings.client_secret.get_secret_value())
         try:
             response = self._client.post(settings.token_url, data=form, auth=client)
@@ -247,15 +249,15 @@ class PipedriveApi:
             raise ConnectorError(
                 f"Pipedrive refused the OAuth refresh (HTTP {response.status_code} {said}): "
                 "check client_id, client_secret and refresh_token (the one ending in "
-                f"…{self._credential[-4:]}); a refresh token expires after 60 days unused or "
+                f"…{refresh_token[-4:]}); a refresh token expires after 60 days unused or "
                 "when the app is uninstalled"
             )
         self._client.headers["Authorization"] = f"Bearer {token}"
-        self._credential = str(body.get("refresh_token") or self._credential)
         if settings.base_url is None and isinstance(domain, str) and domain.startswith("http"):
             self._client.base_url = httpx.URL(domain.rstrip("/"))
+        rotated = body.get("refresh_token")
         expires_in = float(body.get("expires_in") or 3599)
-        self._expires_at = self._clock() + max(expires_in - _REFRESH_MARGIN, 0.0)
+        return TokenResponse(token, expires_in, str(rotated) if rotated else None)
 
     @staticmethod
     def _json(response: httpx.Response) -> dict[str, Any] | None:
@@ -363,6 +365,15 @@ class PipedriveApi:
     def close(self) -> None:
         """Close the connection pool."""
         self._client.close()
+
+
+def _refused(response: httpx.Response) -> bool:
+    """Whether Pipedrive refused the access token (a 401: revoked or expired early); such a
+    response is closed, since the request is sent again with a new token."""
+    if response.status_code != 401:
+        return False
+    response.close()
+    return True
 
 
 def _message(body: dict[str, Any] | None) -> str:

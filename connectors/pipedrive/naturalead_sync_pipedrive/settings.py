@@ -157,11 +157,6 @@ class PipedriveSettings(ConnectorSettings):
         return self
 
     @property
-    def refreshes(self) -> bool:
-        """Whether the connector gets its OAuth access tokens with a refresh token."""
-        return self.refresh_token is not None
-
-    @property
     def token_url(self) -> str:
         """Where refresh tokens are traded for access tokens."""
         if self.oauth_url is not None:

@@ -332,6 +332,25 @@ def test_bad_token_and_missing_scope_say_what_to_fix(
     assert not [s for s in secrets if s in caplog.text or s in (bad.error or "")]
 
 
+def test_a_refused_oauth_refresh_says_what_to_fix_and_never_shows_a_secret(
+    hub: Hub, caplog: pytest.LogCaptureFixture
+) -> None:
+    hub.emulator.seed_contacts(1)
+    caplog.set_level(logging.DEBUG)
+    stale = "stale-refresh-token-0000000000000000cafe"
+    oauth = (
+        f'client_id = "{DEFAULT_CLIENT_ID}"\nclient_secret = "{DEFAULT_CLIENT_SECRET}"\n'
+        f'refresh_token = "{stale}"'
+    )
+    report = hub.sync(token=None, settings=oauth)
+    error = report.error or ""
+    assert report.status == "failed"
+    assert "refused the OAuth refresh (HTTP 400)" in error and "refresh_token" in error
+    assert not [s for s in (stale, DEFAULT_CLIENT_SECRET) if s in caplog.text or s in error]
+    # Nothing but the refused refresh went out: no API request without a token.
+    assert [(r.path, r.status) for r in hub.emulator.request_log] == [("/oauth/v1/token", 400)]
+
+
 def test_cursor_ends_at_the_frozen_window(hub: Hub) -> None:
     hub.emulator.seed_contacts(3)
     hub.emulator.advance(1)

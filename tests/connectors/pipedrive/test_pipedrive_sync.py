@@ -4,7 +4,7 @@ Each test drives the emulator's clock and the engine's ``now`` together."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -389,6 +389,89 @@ def test_oauth_token_is_refreshed_before_it_expires() -> None:
     clock.advance(3_550)  # within a minute of the expiry: refreshed before the request
     api.get("/api/v2/persons")
     assert sent == ["/oauth/token", "/api/v2/persons", "/oauth/token", "/api/v2/persons"]
+    api.close()
+
+
+OAUTH_CLIENT_SECRET = "client-secret-0000000000"
+
+
+def _oauth_api(pipedrive: Callable[[httpx.Request], httpx.Response]) -> PipedriveApi:
+    """A PipedriveApi of an OAuth app (refresh token ``refresh-1234``) on a mock Pipedrive."""
+    settings = PipedriveSettings(
+        client_id="app", client_secret=OAUTH_CLIENT_SECRET, refresh_token="refresh-1234"
+    )
+    context = ConnectorContext(connection="unit")
+    return PipedriveApi(settings, context, transport=httpx.MockTransport(pipedrive))
+
+
+class OAuthPipedrive:
+    """A mock Pipedrive whose token endpoint rotates refresh tokens (``refresh-1111``, …) and
+    refuses the access tokens in ``revoked``; records what each request carried."""
+
+    def __init__(self, revoked: set[str]) -> None:
+        self.revoked = revoked
+        self.sent: list[tuple[str, str]] = []  # (path, refresh token or access token sent)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            self.sent.append(
+                (request.url.path, parse_qs(request.content.decode())["refresh_token"][0])
+            )
+            n = sum(1 for path, _ in self.sent if path == "/oauth/token")
+            token = {"access_token": f"access-{n}", "expires_in": 3599}
+            return httpx.Response(200, json={**token, "refresh_token": f"refresh-{n}{n}{n}{n}"})
+        bearer = request.headers["Authorization"].removeprefix("Bearer ")
+        self.sent.append((request.url.path, bearer))
+        if bearer in self.revoked:
+            return httpx.Response(401, json={"success": False, "error": "unauthorized access"})
+        return httpx.Response(200, json={"success": True, "data": []})
+
+
+def test_a_401_gets_one_new_token_and_one_more_try() -> None:
+    pipedrive = OAuthPipedrive(revoked={"access-1"})  # revoked before its expiry
+    api = _oauth_api(pipedrive)
+    assert api.get("/api/v2/persons")["success"] is True
+    assert pipedrive.sent == [
+        ("/oauth/token", "refresh-1234"),
+        ("/api/v2/persons", "access-1"),
+        ("/oauth/token", "refresh-1111"),  # the rotated refresh token
+        ("/api/v2/persons", "access-2"),
+    ]
+    api.close()
+
+
+def test_a_token_refused_twice_is_a_clear_error_after_one_refresh() -> None:
+    pipedrive = OAuthPipedrive(revoked={"access-1", "access-2"})
+    api = _oauth_api(pipedrive)
+    with pytest.raises(ConnectorError, match="HTTP 401") as refused:
+        api.get("/api/v2/persons")
+    assert [path for path, _ in pipedrive.sent] == [
+        "/oauth/token",
+        "/api/v2/persons",
+        "/oauth/token",
+        "/api/v2/persons",
+    ]
+    message = str(refused.value)
+    assert "settings.refresh_token (the one ending in …2222)" in message  # the rotated one
+    secrets = ("refresh-1234", "refresh-2222", "access-2", OAUTH_CLIENT_SECRET)
+    assert not [secret for secret in secrets if secret in message]
+    api.close()
+
+
+def test_a_refused_refresh_says_what_to_fix_and_never_shows_a_secret() -> None:
+    sent: list[str] = []
+
+    def pipedrive(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(400, json={"success": False, "error": "invalid_grant"})
+
+    api = _oauth_api(pipedrive)
+    with pytest.raises(ConnectorError, match="refused the OAuth refresh") as refused:
+        api.get("/api/v2/persons")
+    message = str(refused.value)
+    assert "HTTP 400 invalid_grant" in message and "…1234" in message
+    assert "refresh-1234" not in message and OAUTH_CLIENT_SECRET not in message
+    assert sent == ["/oauth/token"]  # no API request without a token
     api.close()
 
 
