@@ -284,12 +284,14 @@ class SalesforceApi:
         """The ``totalSize`` of a ``SELECT COUNT() ...`` query."""
         return int(self.call("count", lambda sf: sf.query(soql, max_retries=0))["totalSize"])
 
-    def bulk_query(self, sobject: str, soql: str) -> Iterator[list[dict[str, str]]]:
+    def bulk_query(self, sobject: str, soql: str) -> Iterator[Iterator[list[str]]]:
         """The rows of ``soql`` from a Bulk API 2.0 query job, a result chunk at a time.
 
-        Every value is a string, as in the CSV (empty for null). The job is polled, at once
-        then at growing intervals, for ``bulk_max_wait`` at most; a job that ends ``Failed`` or
-        ``Aborted``, or takes longer (it is aborted then), fails the run.
+        Each chunk comes as its CSV lines, parsed as they are read: the header first, then a
+        list of strings per row (empty for null). The next chunk is read (one call) when the
+        caller moves on to it. The job is polled, at once then at growing intervals, for
+        ``bulk_max_wait`` at most; a job that ends ``Failed`` or ``Aborted``, or takes longer
+        (it is aborted then), fails the run.
         """
         job = self.call(
             f"creation of the Bulk API 2.0 query job for the {sobject} backfill",
@@ -302,7 +304,7 @@ class SalesforceApi:
         locator, seen = "", set()
         while True:
             chunk = self._bulk_chunk(sobject, job_id, locator)
-            yield list(csv.DictReader(io.StringIO(chunk["records"], newline="")))
+            yield csv.reader(io.StringIO(chunk["records"], newline=""))
             locator = str(chunk["locator"] or "")
             if not locator:
                 return

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -103,8 +103,6 @@ _DELETE_MIN_SPAN = timedelta(minutes=2)
 #: Query restarts after a lost locator without a new record in between, before giving up.
 _MAX_RESTARTS = 3
 _ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
-#: Field types of numbers in describe; Bulk CSV writes them as text.
-_FLOATS = frozenset({"double", "currency", "percent"})
 #: Compound field types, which Bulk API 2.0 queries refuse.
 _COMPOUND = frozenset({"address", "location"})
 
@@ -119,20 +117,55 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
-def _from_csv(kind: str, text: str) -> Any:
-    """A Bulk CSV cell of a field of type ``kind`` as the REST API's JSON gives it: null for
-    empty, booleans, numbers, and datetimes ending ``+0000`` instead of ``Z``."""
-    if text == "":
-        return None
-    if kind == "boolean":
-        return text == "true"
-    if kind == "int":
-        return int(text)
-    if kind in _FLOATS:
-        return float(text)
-    if kind == "datetime" and text.endswith("Z"):
-        return text[:-1] + "+0000"
-    return text
+def _rest_datetime(text: str) -> str:
+    """A Bulk CSV datetime (``...Z``) as the REST API's JSON writes it (``...+0000``)."""
+    return text[:-1] + "+0000" if text.endswith("Z") else text
+
+
+#: How a non-empty Bulk CSV cell of a field of each describe type becomes the REST API's JSON
+#: value; the cells of other types stay text.
+_FROM_CSV: dict[str, Callable[[str], Any]] = {
+    "boolean": lambda text: text == "true",
+    "int": int,
+    "double": float,
+    "currency": float,
+    "percent": float,
+    "datetime": _rest_datetime,
+}
+
+
+def _bulk_rows(
+    lines: Iterator[list[str]], types: Mapping[str, str], sobject: str
+) -> Iterator[dict[str, Any]]:
+    """The rows of one Bulk CSV chunk of ``sobject`` (``lines``: its header, then its rows) as
+    records' fields, one row at a time: an empty cell is null, and a cell of a field whose
+    describe type (``types``: lowercase name -> type) is in :data:`_FROM_CSV` is converted.
+    Each column's conversion is chosen once, from the header."""
+    header = next(lines, None)
+    if header is None:
+        return
+    typed = [
+        (column, name, convert)
+        for column, name in enumerate(header)
+        if (convert := _FROM_CSV.get(types.get(name.lower(), ""))) is not None
+    ]
+    for row in lines:
+        if not row:  # a blank line
+            continue
+        if len(row) != len(header):
+            raise SalesforceCallError(
+                f"Salesforce's Bulk results for the {sobject} backfill hold a row of "
+                f"{len(row)} cells under a header of {len(header)} (record "
+                f"{row[0] if row else '?'}): the results are damaged. The checkpoint is kept; "
+                "run again (a new job is made)"
+            )
+        fields: dict[str, Any] = {
+            name: cell or None for name, cell in zip(header, row, strict=True)
+        }
+        for column, name, convert in typed:
+            if cell := row[column]:
+                fields[name] = convert(cell)
+        yield fields
 
 
 def _text(value: Any) -> str | None:
@@ -199,11 +232,8 @@ class SalesforceConnector(Connector):
         types = self._bulk_types(window)
         if types is not None:
             soql = self._changed_soql(window, None)
-            for rows in self.api.bulk_query(self._object, soql):
-                yield from self._records(
-                    {key: _from_csv(types.get(key.lower(), ""), text) for key, text in row.items()}
-                    for row in rows
-                )
+            for lines in self.api.bulk_query(self._object, soql):
+                yield from self._records(_bulk_rows(lines, types, self._object), bare=True)
             return
         after: tuple[datetime, str] | None = None
         restarts = 0
@@ -363,7 +393,11 @@ class SalesforceConnector(Connector):
                 f"Salesforce's delete log starts at {earliest}", "INVALID_REPLICATION_DATE"
             )
 
-    def _records(self, rows: Iterable[dict[str, Any]]) -> Iterator[SourceRecord]:
+    def _records(
+        self, rows: Iterable[dict[str, Any]], *, bare: bool = False
+    ) -> Iterator[SourceRecord]:
+        """Records from REST rows (their ``attributes`` left out), or from rows that are
+        already the records' fields (``bare``: Bulk rows, from :func:`_bulk_rows`)."""
         for row in rows:
             record_id = _text(row.get("Id"))
             stamp = row.get("SystemModstamp")
@@ -378,5 +412,5 @@ class SalesforceConnector(Connector):
                     record_id,
                 )
                 continue
-            fields = {key: value for key, value in row.items() if key != "attributes"}
+            fields = row if bare else {k: v for k, v in row.items() if k != "attributes"}
             yield SourceRecord(record_id, modified, fields)

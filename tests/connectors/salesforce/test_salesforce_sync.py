@@ -5,6 +5,8 @@ emulator's clock."""
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import logging
 from collections.abc import Iterator
@@ -309,6 +311,73 @@ def test_a_lead_from_bulk_equals_the_same_lead_from_rest(org: Org) -> None:
     first = next(r for r in from_bulk if r.id == ids[0]).fields
     assert (first["AnnualRevenue"], first["HasOptedOutOfEmail"]) == (2500000.0, True)
     assert first["EmailBouncedDate"].endswith(".000+0000") and first["Title"] is None
+
+
+def test_bulk_csv_cells_take_their_column_types_json_values() -> None:
+    """Pure conversion, for the types the emulator's Lead lacks (percent, an undescribed
+    field) and CSV shapes Salesforce does not send (a blank line; a row cut short, which
+    stops the backfill after the rows before it)."""
+    from naturalead_sync_salesforce.connector import _bulk_rows
+    from naturalead_sync_salesforce.errors import SalesforceCallError
+
+    types = {
+        "id": "id",
+        "systemmodstamp": "datetime",
+        "isconverted": "boolean",
+        "numberofemployees": "int",
+        "annualrevenue": "currency",
+        "probability__c": "percent",
+        "score__c": "double",
+        "lastactivitydate": "date",
+        "title": "string",
+    }
+    text = (
+        "Id,SystemModstamp,IsConverted,NumberOfEmployees,AnnualRevenue,Probability__c,"
+        "score__c,LastActivityDate,Title,Undescribed__c\n"
+        "00Q000000000001AAA,2026-03-02T09:00:01.000Z,true,50,2500000.5,12.5,7,2026-03-01,CTO,x\n"
+        "\n"
+        "00Q000000000002AAA,2026-03-02T09:00:02.000Z,false,,,,,,,\n"
+        "00Q000000000003AAA,2026-03-02T09:00:03.000Z,false,-3,0,100,1.5,\n"
+    )
+    rows: list[dict[str, Any]] = []
+    with pytest.raises(
+        SalesforceCallError,
+        match=r"a row of 8 cells under a header of 10 \(record 00Q000000000003AAA\): the "
+        "results are damaged",
+    ):
+        rows.extend(_bulk_rows(csv.reader(io.StringIO(text, newline="")), types, "Lead"))
+    typed = [{key: (value, type(value).__name__) for key, value in row.items()} for row in rows]
+    assert typed == [
+        {
+            "Id": ("00Q000000000001AAA", "str"),
+            "SystemModstamp": ("2026-03-02T09:00:01.000+0000", "str"),
+            "IsConverted": (True, "bool"),
+            "NumberOfEmployees": (50, "int"),
+            "AnnualRevenue": (2500000.5, "float"),
+            "Probability__c": (12.5, "float"),
+            "score__c": (7.0, "float"),
+            "LastActivityDate": ("2026-03-01", "str"),
+            "Title": ("CTO", "str"),
+            "Undescribed__c": ("x", "str"),
+        },
+        {
+            "Id": ("00Q000000000002AAA", "str"),
+            "SystemModstamp": ("2026-03-02T09:00:02.000+0000", "str"),
+            "IsConverted": (False, "bool"),
+            **dict.fromkeys(
+                [
+                    "NumberOfEmployees",
+                    "AnnualRevenue",
+                    "Probability__c",
+                    "score__c",
+                    "LastActivityDate",
+                    "Title",
+                    "Undescribed__c",
+                ],
+                (None, "NoneType"),
+            ),
+        },
+    ]
 
 
 def test_a_compound_field_keeps_the_backfill_on_rest(org: Org) -> None:
