@@ -3,6 +3,9 @@
 Everything a connector author needs is importable from here::
 
     from naturalead_sync import Connector, ConnectorSettings, Lead, SourceRecord, hookimpl
+
+including, for a CRM whose OAuth access tokens expire, :class:`TokenRefresher` and
+:class:`TokenResponse` (``docs/write-an-adapter.md``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from .errors import (
 )
 from .hookspecs import hookimpl
 from .models import Lead, SourceRecord, Window
+from .oauth import TokenRefresher, TokenResponse
 from .report import ConnectionReport, Rejection, RunReport
 from .runner import sync
 from .version import __version__
@@ -51,6 +55,8 @@ __all__ = [
     "SourceRecord",
     "StateError",
     "StateLocked",
+    "TokenRefresher",
+    "TokenResponse",
     "TransientError",
     "Window",
     "__version__",

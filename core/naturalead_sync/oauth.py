@@ -5,7 +5,9 @@ apps) builds one :class:`TokenRefresher` with the refresh token from its setting
 ``exchange`` function. The rules live here:
 
 - a new access token before the first request, and again :data:`REFRESH_MARGIN` seconds
-  before the one in use expires;
+  before the one in use expires, or half-way through its lifetime when that is later (a token
+  that lives less than twice the margin is not replaced before every request, each refresh
+  being one more call against the CRM's limits);
 - when the CRM refuses the token anyway (a 401: revoked, or expired early), one new token and
   one more try of that request, no more;
 - a refresh token the server rotates is kept, and sent at the next refresh.
@@ -24,7 +26,8 @@ from typing import TypeVar
 
 __all__ = ["REFRESH_MARGIN", "TokenRefresher", "TokenResponse"]
 
-#: Seconds before the server's expiry at which an access token is replaced.
+#: Seconds before the server's expiry at which an access token is replaced (half-way through
+#: its lifetime instead, for a token that lives less than twice this).
 REFRESH_MARGIN = 60.0
 
 _Answer = TypeVar("_Answer")
@@ -79,7 +82,7 @@ class TokenRefresher:
     @property
     def due(self) -> bool:
         """Whether a request must wait for a new access token: there is none yet, or the one in
-        use is within the margin of its expiry."""
+        use is within the margin of its expiry, or past half its lifetime when that is later."""
         return self._expires_at is None or self._clock() >= self._expires_at
 
     def refresh(self) -> str:
@@ -88,7 +91,8 @@ class TokenRefresher:
         self._access_token = answer.access_token
         if answer.refresh_token:
             self._refresh_token = answer.refresh_token
-        self._expires_at = self._clock() + max(answer.expires_in - self._margin, 0.0)
+        lifetime = answer.expires_in
+        self._expires_at = self._clock() + max(lifetime - self._margin, lifetime / 2)
         return answer.access_token
 
     def call(self, send: Callable[[], _Answer], refused: Callable[[_Answer], bool]) -> _Answer:

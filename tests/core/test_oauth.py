@@ -77,8 +77,25 @@ def test_a_token_is_replaced_within_the_margin_of_its_expiry(
     assert len(endpoint.sent) == (2 if refreshed else 1)
 
 
-def test_a_lifetime_shorter_than_the_margin_is_due_at_once() -> None:
-    endpoint, clock = Endpoint(lifetime=30), FakeClock()
+@pytest.mark.parametrize("lifetime", [30.0, REFRESH_MARGIN, 2 * REFRESH_MARGIN - 1])
+def test_a_short_lived_token_is_kept_for_half_its_lifetime(lifetime: float) -> None:
+    """A token that lives less than twice the margin is replaced half-way through its life,
+    not before every request (each refresh is one more call against the CRM's limits)."""
+    endpoint, clock = Endpoint(lifetime=lifetime), FakeClock()
+    tokens = refresher(endpoint, clock)
+    tokens.refresh()
+    clock.advance(lifetime / 2 - 0.001)
+    for _ in range(3):
+        assert not tokens.due
+        assert tokens.call(lambda: tokens.access_token, accepted) == "access-secret-1"
+    clock.advance(0.001)
+    assert tokens.due
+    assert tokens.call(lambda: tokens.access_token, accepted) == "access-secret-2"
+    assert len(endpoint.sent) == 2
+
+
+def test_a_token_without_lifetime_is_due_at_once() -> None:
+    endpoint, clock = Endpoint(lifetime=0), FakeClock()
     tokens = refresher(endpoint, clock)
     tokens.refresh()
     assert tokens.due

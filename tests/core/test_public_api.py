@@ -33,6 +33,8 @@ def test_public_names_are_pinned() -> None:
         "SourceRecord",
         "StateError",
         "StateLocked",
+        "TokenRefresher",
+        "TokenResponse",
         "TransientError",
         "Window",
         "__version__",

@@ -40,8 +40,13 @@ from hubspot.crm.objects import (
 )
 from urllib3.util.retry import Retry
 
-from naturalead_sync import BudgetExhausted, ConnectorContext, ConnectorError
-from naturalead_sync.oauth import TokenRefresher, TokenResponse
+from naturalead_sync import (
+    BudgetExhausted,
+    ConnectorContext,
+    ConnectorError,
+    TokenRefresher,
+    TokenResponse,
+)
 from naturalead_sync.pacing import Pacer
 
 from .settings import HubSpotSettings
@@ -168,7 +173,8 @@ class HubSpotApi:
 
     def _exchange(self, refresh_token: str) -> TokenResponse:
         """Trade the OAuth refresh token for a new access token, which the API objects built
-        from now on carry (HubSpot keeps the same refresh token: a rotated one is not read)."""
+        from now on carry. HubSpot keeps the same refresh token; a new one in the answer (a
+        rotation) is handed on, to be sent at the next refresh."""
         settings = self._settings
         assert settings.client_secret is not None
         tokens = self._build(oauth, "TokensApi")
@@ -189,12 +195,17 @@ class HubSpotApi:
                 "stops working when the app is uninstalled from the portal"
             ) from None
         except urllib3.exceptions.HTTPError as exc:
-            raise self._unreachable("the OAuth token refresh", exc) from None
+            raise self._unreachable("OAuth token refresh", exc) from None
         finally:
             self._burst_pacer.record(1)
             self.requests += 1
         self._close_apis()
-        return TokenResponse(str(answer.access_token), float(answer.expires_in or 1800))
+        rotated = answer.refresh_token
+        return TokenResponse(
+            str(answer.access_token),
+            float(answer.expires_in or 1800),
+            str(rotated) if rotated else None,
+        )
 
     def _call(self, api: str, method: str, what: str, **kwargs: Any) -> Any:
         """Call ``method`` of SDK API ``api``, paced, with core's timeout; an OAuth app's token

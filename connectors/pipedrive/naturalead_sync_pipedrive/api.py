@@ -6,7 +6,7 @@ limits, pages through lists and turns failures into naturalead-sync's errors.
   ``Authorization: Bearer``), never in the URL, so no log line can carry it.
 - OAuth app (``client_id``/``client_secret``/``refresh_token``): the refresh token is traded
   at ``settings.token_url`` (form body, client credentials in Basic auth) when and as often as
-  :class:`~naturalead_sync.oauth.TokenRefresher` says (before the first request, shortly
+  :class:`~naturalead_sync.TokenRefresher` says (before the first request, shortly
   before the access token expires, once on a 401; a rotated refresh token is kept); requests
   then go to the ``api_domain`` of the answer (unless ``base_url`` overrides it).
 - Burst limit (rolling 2 s per token): a :class:`~naturalead_sync.pacing.Pacer` at
@@ -32,9 +32,14 @@ from typing import Any
 
 import httpx
 
-from naturalead_sync import BudgetExhausted, ConnectorContext, ConnectorError
+from naturalead_sync import (
+    BudgetExhausted,
+    ConnectorContext,
+    ConnectorError,
+    TokenRefresher,
+    TokenResponse,
+)
 from naturalead_sync.http import redact_url
-from naturalead_sync.oauth import TokenRefresher, TokenResponse
 from naturalead_sync.pacing import Pacer
 
 from .settings import PipedriveSettings
@@ -183,9 +188,17 @@ class PipedriveApi:
         self._client = context.http_client(base_url=settings.root, headers=headers, transport=inner)
 
     @property
-    def _credential(self) -> str:
-        """The secret of ``settings.<_credential_setting>`` in use (a rotated refresh token)."""
-        return self._fixed_credential if self._oauth is None else self._oauth.refresh_token
+    def _credential_hint(self) -> str:
+        """``settings.<_credential_setting>`` as errors name it: by the last four characters of
+        the configured secret (never more), and for an OAuth app whether Pipedrive rotated
+        that refresh token during the run (the rotated one is in no config)."""
+        secret, rotated = self._fixed_credential, ""
+        if self._oauth is not None:
+            assert self._settings.refresh_token is not None
+            secret = self._settings.refresh_token.get_secret_value()
+            if self._oauth.refresh_token != secret:
+                rotated = ", rotated during this run"
+        return f"settings.{self._credential_setting} (the one ending in …{secret[-4:]}{rotated})"
 
     # -- one request ------------------------------------------------------------------------
 
@@ -274,7 +287,14 @@ class PipedriveApi:
     ) -> ConnectorError:
         status = response.status_code
         said = _message(body)
-        hint = f"settings.{self._credential_setting} (the one ending in …{self._credential[-4:]})"
+        hint = self._credential_hint
+        if status == 401 and self._oauth is not None:
+            return ConnectorError(
+                f"Pipedrive refused the access token got with {hint} twice (HTTP 401 "
+                f"{said or 'unauthorized'}) on {path}, a new one fetched after the first "
+                "refusal: check that the OAuth app is still installed and its user active, and "
+                "that base_url (if set) is the company's"
+            )
         if status == 401:
             return ConnectorError(
                 f"Pipedrive refused the credentials (HTTP 401 {said or 'unauthorized'}) on "

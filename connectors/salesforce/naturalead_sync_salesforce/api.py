@@ -6,7 +6,10 @@ the daily API allowance and turns simple-salesforce's errors into naturalead-syn
   sets none) and bounded retries of 5xx answers and dropped connections with core's attempt
   and backoff bounds (simple-salesforce retries nothing), for core's idempotent methods, the
   Bulk job abort (PATCH) and the logins (POST). The other POST, a Bulk job creation, is sent
-  once: a second request could start a second job and spend the org's Bulk quota.
+  once: a second request could start a second job and spend the org's Bulk quota. A
+  connection that fails before the request goes out (it cannot be opened) is still retried;
+  a 5xx answer, or a connection dropped after the request went out, fails the run, and may
+  leave that query job on Salesforce to finish unread.
 - Sessions: simple-salesforce logs in again on ``INVALID_SESSION_ID`` for every login-based
   flow; calls pass ``max_retries=0`` so it does so once and raises, and this module sends the
   call again once. Every call goes through ``Salesforce._call_salesforce`` (``query``,
@@ -229,14 +232,15 @@ class SalesforceApi:
         *,
         budget: bool = True,
         bulk: bool = False,
-        resent: bool = True,
+        sent_once: str | None = None,
     ) -> T:
         """Send one call (``send(sf)``), within the budget unless ``budget`` is false.
 
         ``bulk``: ``send`` goes through simple-salesforce's Bulk 2.0 client, which neither
         logs in again nor reads ``Sforce-Limit-Info`` (see the module docstring).
-        ``resent``: false when the transport sends the call once (a POST other than a login),
-        for the error to say so.
+        ``sent_once``: why the transport sends this call once (a POST other than a login),
+        given when it does, for the error to say ``sent once (<sent_once>)`` rather than
+        speak of retries.
         """
         if budget:
             self._check_budget(what)
@@ -252,9 +256,9 @@ class SalesforceApi:
                         self.close()
                     log.info("Salesforce session expired during the %s; logging in again", what)
                     continue
-                raise self._error(what, exc, resent) from None
+                raise self._error(what, exc, sent_once) from None
             except (SalesforceError, requests.RequestException) as exc:
-                raise self._error(what, exc, resent) from None
+                raise self._error(what, exc, sent_once) from None
             finally:
                 self.requests += 1
             if bulk:
@@ -297,7 +301,7 @@ class SalesforceApi:
             f"creation of the Bulk API 2.0 query job for the {sobject} backfill",
             lambda sf: _bulk2(sf, sobject).create_job(Operation.query, soql),
             bulk=True,
-            resent=False,
+            sent_once="a second request could start a second job",
         )
         job_id = str(job["id"])
         self._await_job(sobject, job_id)
@@ -392,13 +396,13 @@ class SalesforceApi:
                 "or raise max_api_share"
             )
 
-    def _error(self, what: str, exc: Exception, resent: bool = True) -> ConnectorError:
+    def _error(self, what: str, exc: Exception, sent_once: str | None = None) -> ConnectorError:
+        """``exc`` as naturalead-sync's error for the ``what``; ``sent_once``: why the call
+        was not resent, when it was not (see :meth:`call`)."""
         settings = self._settings
         flow = settings.auth_flow
         retries = (
-            " after the allowed retries"
-            if resent
-            else ", sent once (a second request could start a second job)"
+            " after the allowed retries" if sent_once is None else f", sent once ({sent_once})"
         )
         if isinstance(exc, SalesforceAuthenticationFailed):
             return SalesforceCallError(

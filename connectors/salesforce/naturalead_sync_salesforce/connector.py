@@ -140,7 +140,11 @@ def _bulk_rows(
     """The rows of one Bulk CSV chunk of ``sobject`` (``lines``: its header, then its rows) as
     records' fields, one row at a time: an empty cell is null, and a cell of a field whose
     describe type (``types``: lowercase name -> type) is in :data:`_FROM_CSV` is converted.
-    Each column's conversion is chosen once, from the header."""
+    Each column's conversion is chosen once, from the header.
+
+    A row whose length differs from the header's stops the backfill there: the error names it
+    by its Id (in whichever column the header puts it: ``fields`` may move it) when the row
+    holds one there, else by its number in the chunk (blank lines aside)."""
     header = next(lines, None)
     if header is None:
         return
@@ -149,15 +153,22 @@ def _bulk_rows(
         for column, name in enumerate(header)
         if (convert := _FROM_CSV.get(types.get(name.lower(), ""))) is not None
     ]
+    id_column = next((i for i, name in enumerate(header) if name.lower() == "id"), None)
+    number = 0
     for row in lines:
         if not row:  # a blank line
             continue
+        number += 1
         if len(row) != len(header):
+            named = (
+                f"record {row[id_column]}"
+                if id_column is not None and id_column < len(row) and row[id_column]
+                else f"row {number} of the chunk"
+            )
             raise SalesforceCallError(
                 f"Salesforce's Bulk results for the {sobject} backfill hold a row of "
-                f"{len(row)} cells under a header of {len(header)} (record "
-                f"{row[0] if row else '?'}): the results are damaged. The checkpoint is kept; "
-                "run again (a new job is made)"
+                f"{len(row)} cells under a header of {len(header)} ({named}): the results are "
+                "damaged. The checkpoint is kept; run again (a new job is made)"
             )
         fields: dict[str, Any] = {
             name: cell or None for name, cell in zip(header, row, strict=True)

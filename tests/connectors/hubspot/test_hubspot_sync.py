@@ -27,6 +27,11 @@ from naturalead_sync_hubspot.emulator import (
 from support import crm_config, lines, stored, sync_at
 
 FAST = EmulatorLimits(ten_second_max=1000, search_per_second=100)
+#: The settings of the emulator's OAuth app (no access_token: the connector refreshes).
+OAUTH_APP = (
+    f'client_id = "{DEFAULT_CLIENT_ID}"\nclient_secret = "{DEFAULT_CLIENT_SECRET}"\n'
+    f'refresh_token = "{DEFAULT_REFRESH_TOKEN}"'
+)
 
 
 @dataclass
@@ -351,6 +356,14 @@ def test_a_refused_oauth_refresh_says_what_to_fix_and_never_shows_a_secret(
     assert [(r.path, r.status) for r in hub.emulator.request_log] == [("/oauth/v1/token", 400)]
 
 
+def test_an_unreachable_oauth_endpoint_says_so(hub: Hub) -> None:
+    hub.emulator.seed_contacts(1)
+    hub.emulator.script(*["drop"] * 5, path_contains="/oauth/v1/token")  # every allowed try
+    report = hub.sync(token=None, settings=OAUTH_APP)
+    assert report.status == "failed"
+    assert "HubSpot could not be reached for the OAuth token refresh at " in (report.error or "")
+
+
 def test_cursor_ends_at_the_frozen_window(hub: Hub) -> None:
     hub.emulator.seed_contacts(3)
     hub.emulator.advance(1)
@@ -360,9 +373,13 @@ def test_cursor_ends_at_the_frozen_window(hub: Hub) -> None:
         assert store.get_cursor("hubspot", "changed") == now - timedelta(seconds=30)
 
 
-def test_oauth_token_is_refreshed_when_it_expires_mid_run(hub: Hub) -> None:
+@pytest.mark.parametrize("rotate", [False, True], ids=["same refresh token", "rotated"])
+def test_oauth_token_is_refreshed_when_it_expires_mid_run(hub: Hub, rotate: bool) -> None:
+    """HubSpot keeps the refresh token; were it to rotate it, the new one is sent next (the
+    emulator refuses the old one then)."""
     hub.emulator.seed_contacts(450)
     hub.emulator.advance(1)
+    hub.emulator.rotate_refresh_tokens = rotate
 
     class ExpireTheToken:
         done = False
@@ -374,11 +391,7 @@ def test_oauth_token_is_refreshed_when_it_expires_mid_run(hub: Hub) -> None:
                 hub.emulator.advance(1900)
             return lead
 
-    oauth = (
-        f'client_id = "{DEFAULT_CLIENT_ID}"\nclient_secret = "{DEFAULT_CLIENT_SECRET}"\n'
-        f'refresh_token = "{DEFAULT_REFRESH_TOKEN}"'
-    )
-    report = hub.sync(plugin=ExpireTheToken(), token=None, settings=oauth)
+    report = hub.sync(plugin=ExpireTheToken(), token=None, settings=OAUTH_APP)
     assert (report.status, report.created) == ("ok", 450), report.error
     refreshes = [r for r in hub.emulator.request_log if r.path.startswith("/oauth/v1/token")]
     expired = [r for r in hub.emulator.request_log if r.status == 401]

@@ -405,11 +405,13 @@ def _oauth_api(pipedrive: Callable[[httpx.Request], httpx.Response]) -> Pipedriv
 
 
 class OAuthPipedrive:
-    """A mock Pipedrive whose token endpoint rotates refresh tokens (``refresh-1111``, …) and
-    refuses the access tokens in ``revoked``; records what each request carried."""
+    """A mock Pipedrive whose token endpoint rotates refresh tokens (``refresh-1111``, …;
+    unless ``rotate`` is false) and refuses the access tokens in ``revoked``; records what each
+    request carried."""
 
-    def __init__(self, revoked: set[str]) -> None:
+    def __init__(self, revoked: set[str], *, rotate: bool = True) -> None:
         self.revoked = revoked
+        self.rotate = rotate
         self.sent: list[tuple[str, str]] = []  # (path, refresh token or access token sent)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -419,7 +421,9 @@ class OAuthPipedrive:
             )
             n = sum(1 for path, _ in self.sent if path == "/oauth/token")
             token = {"access_token": f"access-{n}", "expires_in": 3599}
-            return httpx.Response(200, json={**token, "refresh_token": f"refresh-{n}{n}{n}{n}"})
+            if self.rotate:
+                token["refresh_token"] = f"refresh-{n}{n}{n}{n}"
+            return httpx.Response(200, json=token)
         bearer = request.headers["Authorization"].removeprefix("Bearer ")
         self.sent.append((request.url.path, bearer))
         if bearer in self.revoked:
@@ -440,8 +444,9 @@ def test_a_401_gets_one_new_token_and_one_more_try() -> None:
     api.close()
 
 
-def test_a_token_refused_twice_is_a_clear_error_after_one_refresh() -> None:
-    pipedrive = OAuthPipedrive(revoked={"access-1", "access-2"})
+@pytest.mark.parametrize("rotate", [True, False])
+def test_a_token_refused_twice_is_a_clear_error_after_one_refresh(rotate: bool) -> None:
+    pipedrive = OAuthPipedrive(revoked={"access-1", "access-2"}, rotate=rotate)
     api = _oauth_api(pipedrive)
     with pytest.raises(ConnectorError, match="HTTP 401") as refused:
         api.get("/api/v2/persons")
@@ -452,8 +457,14 @@ def test_a_token_refused_twice_is_a_clear_error_after_one_refresh() -> None:
         "/api/v2/persons",
     ]
     message = str(refused.value)
-    assert "settings.refresh_token (the one ending in …2222)" in message  # the rotated one
-    secrets = ("refresh-1234", "refresh-2222", "access-2", OAUTH_CLIENT_SECRET)
+    # What was refused is the access token; the refresh token named is the configured one.
+    rotated = ", rotated during this run" if rotate else ""
+    assert (
+        "refused the access token got with settings.refresh_token (the one ending in "
+        f"…1234{rotated}) twice (HTTP 401 unauthorized access) on /api/v2/persons" in message
+    )
+    assert "2222" not in message and "1111" not in message
+    secrets = ("refresh-1234", "refresh-2222", "access-1", "access-2", OAUTH_CLIENT_SECRET)
     assert not [secret for secret in secrets if secret in message]
     api.close()
 

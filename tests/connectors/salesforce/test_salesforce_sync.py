@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from pydantic import ValidationError
 
 from naturalead_sync import (
@@ -97,6 +98,23 @@ class Org:
 
     def count(self, endpoint: str) -> int:
         return sum(1 for r in self.emulator.request_log if r.endpoint == endpoint)
+
+    def jwt_login(self) -> str:
+        """The settings of a JWT bearer login, its connected app registered with a new key."""
+        private, public = rsa_key_pair()
+        (self.folder / "sf.key").write_text(private)
+        self.emulator.credentials.add_connected_app(
+            DEFAULT_CONSUMER_KEY,
+            DEFAULT_CONSUMER_SECRET,
+            jwt_public_key=public,
+            run_as=DEFAULT_USERNAME,
+        )
+        return f"""
+username = "{DEFAULT_USERNAME}"
+consumer_key = "{DEFAULT_CONSUMER_KEY}"
+private_key_file = "sf.key"
+domain = "test"
+"""
 
 
 @pytest.fixture
@@ -380,6 +398,40 @@ def test_bulk_csv_cells_take_their_column_types_json_values() -> None:
     ]
 
 
+STAMP = "2026-03-02T09:00:01.000Z"
+
+
+@pytest.mark.parametrize(
+    ("lines", "named"),
+    [
+        # fields put Id last: a row long enough to hold it is named by it
+        (
+            ["SystemModstamp,Title,Id", f"{STAMP},CTO,00Q000000000002AAA,x"],
+            "record 00Q000000000002AAA",
+        ),
+        (["Title,ID,SystemModstamp", "CTO,00Q000000000002AAA"], "record 00Q000000000002AAA"),
+        # too short to hold it: the row's number in the chunk (blank lines are no rows)
+        (
+            ["SystemModstamp,Title,Id", f"{STAMP},CEO,00Q000000000001AAA", "", f"{STAMP},CTO"],
+            "row 2 of the chunk",
+        ),
+        (["SystemModstamp,Title", f"{STAMP},CTO,00Q000000000001AAA"], "row 1 of the chunk"),
+    ],
+)
+def test_a_damaged_bulk_row_is_named_by_its_id_wherever_the_column_is(
+    lines: list[str], named: str
+) -> None:
+    """Pure parsing: ``fields`` may put the Id in any column, or a row may stop before it."""
+    from naturalead_sync_salesforce.connector import _bulk_rows
+    from naturalead_sync_salesforce.errors import SalesforceCallError
+
+    text = "\n".join(lines) + "\n"
+    types = {"id": "id", "systemmodstamp": "datetime", "title": "string"}
+    with pytest.raises(SalesforceCallError, match="results are damaged") as damaged:
+        list(_bulk_rows(csv.reader(io.StringIO(text, newline="")), types, "Lead"))
+    assert f"cells under a header of {lines[0].count(',') + 1} ({named}): " in str(damaged.value)
+
+
 def test_a_compound_field_keeps_the_backfill_on_rest(org: Org) -> None:
     org.emulator.seed_leads(30)
     settle(org)
@@ -438,6 +490,23 @@ def test_a_bulk_job_creation_is_sent_once(org: Org, fault: str) -> None:
     assert len(org.emulator.bulk) == (1 if fault == "drop" else 0)  # a dropped one was made
     again = org.sync("bulk_threshold = 100")
     assert (again.status, again.created) == ("ok", 150), again.error
+
+
+def test_a_call_sent_once_gives_its_callers_reason(org: Org) -> None:
+    """Why a call goes out once is its caller's to say: the error gives that reason, not the
+    Bulk job creation's."""
+    connector = org.direct()
+
+    def dropped(sf: Any) -> Any:
+        raise requests.ConnectionError("dropped after it went out")
+
+    with pytest.raises(ConnectorError) as failed:
+        connector.api.call("report export", dropped, sent_once="a second one would bill twice")
+    connector.close()
+    message = str(failed.value)
+    assert "for the report export (ConnectionError), sent once (a second one" in message
+    assert "would bill twice); check the network" in message
+    assert "second job" not in message and "retries" not in message
 
 
 def test_bulk_polls_and_results_are_retried(org: Org) -> None:
@@ -607,6 +676,26 @@ def test_an_expired_session_id_says_how_to_fix_it(
 
 
 # -- logins and check() -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["503", "drop"])
+@pytest.mark.parametrize(
+    ("flow", "path"), [("password", "/services/Soap/u/"), ("jwt", "/services/oauth2/token")]
+)
+def test_a_failed_login_is_sent_again(org: Org, flow: str, path: str, fault: str) -> None:
+    """A login is the one POST the transport resends (a second login costs nothing): the SOAP
+    login() of the password flow and the OAuth token endpoint of the others."""
+    org.emulator.seed_leads(3)
+    settle(org)
+    org.emulator.script(fault, endpoint="login")
+    report = org.sync(login=PASSWORD_LOGIN if flow == "password" else org.jwt_login())
+    assert (report.status, report.created) == ("ok", 3), report.error
+    logins = [
+        (r.method, r.path.startswith(path), r.fault)
+        for r in org.emulator.request_log
+        if r.endpoint == "login"
+    ]
+    assert logins == [("POST", True, fault), ("POST", True, None)]
 
 
 def test_every_login_flow_passes_check(org: Org) -> None:

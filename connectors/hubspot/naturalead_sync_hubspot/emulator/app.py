@@ -55,9 +55,11 @@ behaviour is unverified or undocumented the emulator makes one documented choice
   inputs without associations are 207 errors with subCategory
   ``crm.associations.NO_ASSOCIATIONS_FOUND``. v3 ``associations=`` types are
   ``lead_to_primary_contact`` and ``primary_contact_to_lead``.
-- OAuth: ``grant_type=refresh_token`` only; the refresh token stays the same; access tokens
-  live ``oauth_token_seconds`` (1800) on the emulator clock. Errors are 400 with
-  ``status`` ``BAD_REFRESH_TOKEN``, ``BAD_CLIENT_ID``, ``BAD_CLIENT_SECRET`` or
+- OAuth: ``grant_type=refresh_token`` only; the refresh token stays the same (with
+  ``rotate_refresh_tokens`` set, each refresh answers a new one and refuses the one it was
+  sent from then on, as a server that rotates them would); access tokens live
+  ``oauth_token_seconds`` (1800) on the emulator clock. Errors are 400 with ``status``
+  ``BAD_REFRESH_TOKEN``, ``BAD_CLIENT_ID``, ``BAD_CLIENT_SECRET`` or
   ``UNSUPPORTED_GRANT_TYPE``.
 """
 
@@ -222,6 +224,17 @@ class HubSpotEmulator:
     def oauth_token_seconds(self, seconds: float) -> None:
         with self._lock:
             self._gate.oauth_token_seconds = seconds
+
+    @property
+    def rotate_refresh_tokens(self) -> bool:
+        """Whether each OAuth refresh answers a new refresh token and refuses the one it was
+        sent from then on (default False: HubSpot keeps the same one)."""
+        return self._gate.rotate_refresh_tokens
+
+    @rotate_refresh_tokens.setter
+    def rotate_refresh_tokens(self, rotate: bool) -> None:
+        with self._lock:
+            self._gate.rotate_refresh_tokens = rotate
 
     def add_token(self, token: str, scopes: Iterable[str]) -> None:
         """Accept ``token`` (a private-app token) with ``scopes``, replacing earlier ones."""

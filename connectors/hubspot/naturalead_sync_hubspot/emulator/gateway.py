@@ -53,6 +53,8 @@ class Gateway:
     def __init__(self, limits: EmulatorLimits, rng: random.Random) -> None:
         self.limiter = RateLimiter(limits)
         self.oauth_token_seconds = 1800.0
+        #: Answer each refresh with a new refresh token, the one sent then refused.
+        self.rotate_refresh_tokens = False
         self._rng = rng
         self._tokens: dict[str, Token] = {}
         self._grants: dict[str, _Grant] = {}
@@ -164,9 +166,14 @@ class Gateway:
         self._tokens[access] = Token(
             grant.scopes, bucket, static=False, expires_ms=now_ms + lifetime
         )
+        refresh_token = form["refresh_token"]
+        if self.rotate_refresh_tokens:
+            del self._grants[refresh_token]
+            refresh_token = f"emu-refresh-{self._rng.getrandbits(128):032x}"
+            self._grants[refresh_token] = grant
         body = {
             "token_type": "bearer",
-            "refresh_token": form["refresh_token"],
+            "refresh_token": refresh_token,
             "access_token": access,
             "expires_in": round(self.oauth_token_seconds),
         }
