@@ -15,8 +15,9 @@ A config file is TOML (or YAML with the ``yaml`` extra)::
     [connections.settings]
     path = "leads.csv"
 
-Any string value may reference environment variables as ``${NAME}``; a missing variable is an
-error naming the key and the variable. Relative paths are relative to the config file's folder.
+Any string value may reference environment variables as ``${NAME}``; each missing variable is a
+problem naming the key and the variable (never a value), listed with the file's other problems.
+Relative paths are relative to the config file's folder.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import difflib
 import os
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -57,6 +59,8 @@ __all__ = [
 
 DEFAULT_URL = "https://api.naturalead.ai"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_CONNECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NAME_MAX = 64
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
@@ -70,6 +74,12 @@ def _parse_duration(value: object) -> object:
             raise ValueError(f'{value!r} is not a duration; write e.g. 90, "90s", "5m", "2h"')
         return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
     return value
+
+
+def _is_connection_name(value: object) -> bool:
+    return (
+        isinstance(value, str) and len(value) <= _NAME_MAX and bool(_CONNECTION_NAME.match(value))
+    )
 
 
 #: A duration: seconds as a number, or a string such as ``"500ms"``, ``"90s"``, ``"5m"``, ``"1d"``.
@@ -159,7 +169,7 @@ class MappingConfig(_Model):
 class ConnectionConfig(_Model):
     """One source to sync: a connector, its settings, the mapping and the sync policy."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)
+    name: str = Field(description="Letters, digits, '_', '.' and '-'; used in reports and -n.")
     connector: str
     enabled: bool = True
     settings: dict[str, Any] = Field(default_factory=dict)
@@ -186,6 +196,16 @@ class ConnectionConfig(_Model):
     mass_delete_share: float = Field(0.2, ge=0, le=1)
     mass_delete_min: int = Field(10, ge=0, description="Deletes below this never trip the guard.")
     reconcile_deletes: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _is_connection_name(value):
+            raise ValueError(
+                f"{value!r} is not a valid connection name; use up to {_NAME_MAX} letters, "
+                "digits, '_', '.' and '-', starting with a letter or digit"
+            )
+        return value
 
     @field_validator("default_region")
     @classmethod
@@ -233,36 +253,61 @@ class Config(_Model):
         raise ConfigError(f"no connection named {name!r} in the config; known: {names}")
 
 
-def _interpolate(value: Any, path: str, environ: dict[str, str] | os._Environ[str]) -> Any:
+Loc = tuple[int | str, ...]
+
+
+def _interpolate(
+    value: Any, loc: Loc, environ: Mapping[str, str], missing: list[tuple[Loc, str]]
+) -> Any:
+    """``value`` with every ``${NAME}`` replaced; each variable not set is added to ``missing``
+    with the place of its value, which is then left as written (never partly expanded)."""
     if isinstance(value, dict):
-        return {k: _interpolate(v, f"{path}.{k}" if path else k, environ) for k, v in value.items()}
+        return {k: _interpolate(v, (*loc, k), environ, missing) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, f"{path}[{i}]", environ) for i, v in enumerate(value)]
+        return [_interpolate(v, (*loc, i), environ, missing) for i, v in enumerate(value)]
     if isinstance(value, str):
-
-        def substitute(match: re.Match[str]) -> str:
-            name = match[1]
-            if name not in environ:
-                raise ConfigError(
-                    f"{path}: environment variable {name} is not set; "
-                    f"export {name}=... before running (or remove the reference)"
-                )
-            return environ[name]
-
-        return _ENV_REF.sub(substitute, value)
+        unset = [match[1] for match in _ENV_REF.finditer(value) if match[1] not in environ]
+        if unset:
+            missing.extend((loc, name) for name in dict.fromkeys(unset))
+            return value
+        return _ENV_REF.sub(lambda match: environ[match[1]], value)
     return value
 
 
-def _location(loc: tuple[int | str, ...], data: Any) -> str:
+def _missing_variable(name: str) -> str:
+    return (
+        f"environment variable {name} is not set; "
+        f"export {name}=... before running (or remove the reference)"
+    )
+
+
+def _follows_from(loc: Loc, unresolved: Loc) -> bool:
+    """Whether a validation problem at ``loc`` may only be the consequence of the value at
+    ``unresolved`` being left as ``${NAME}``: the same key, a key inside it, or its table."""
+    return loc[: len(unresolved)] == unresolved or (len(loc) >= 1 and loc == unresolved[:-1])
+
+
+def _item_name(items: list[Any], index: int) -> str | None:
+    """The name of ``items[index]`` if it is a valid name no other item has, else ``None``."""
+    if not 0 <= index < len(items) or not isinstance(items[index], dict):
+        return None
+    name = items[index].get("name")
+    if not _is_connection_name(name):
+        return None
+    others = (
+        item.get("name") for i, item in enumerate(items) if i != index and isinstance(item, dict)
+    )
+    return None if name in others else str(name)
+
+
+def _location(loc: Loc, data: Any) -> str:
+    """The key at ``loc``, a list's items named by their ``name`` (by place when it has none, or
+    one that is invalid or shared): ``connections[crm].lookback``, ``connections[0].name``."""
     parts: list[str] = []
     node = data
     for item in loc:
         if isinstance(item, int):
-            name = (
-                node[item].get("name")
-                if isinstance(node, list) and isinstance(node[item], dict)
-                else None
-            )
+            name = _item_name(node, item) if isinstance(node, list) else None
             parts.append(f"[{name}]" if name else f"[{item}]")
         else:
             parts.append(f".{item}" if parts else str(item))
@@ -296,11 +341,26 @@ def format_validation_error(
     error: ValidationError, data: Any, prefix: str = "", model: type[BaseModel] | None = None
 ) -> str:
     """One line per problem: the key path, what is wrong, and (for unknown keys) the fix."""
-    lines = []
-    for item in error.errors():
+    return "\n".join(_problems(error, data, prefix, model))
+
+
+def _problems(
+    error: ValidationError | None,
+    data: Any,
+    prefix: str = "",
+    model: type[BaseModel] | None = None,
+    missing: Sequence[tuple[Loc, str]] = (),
+) -> list[str]:
+    """The lines of :func:`format_validation_error`, after one per missing variable (whose
+    consequences are left out), each problem once."""
+    lines = [
+        f"  {prefix}{_location(loc, data)}: {_missing_variable(name)}" for loc, name in missing
+    ]
+    for item in error.errors() if error is not None else []:
         loc = tuple(item["loc"])
-        where = _location(loc, data)
-        where = f"{prefix}{where}" if prefix else where
+        if any(_follows_from(loc, unresolved) for unresolved, _ in missing):
+            continue
+        where = f"{prefix}{_location(loc, data)}"
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             known = _sibling_keys(model, loc) if model is not None else []
@@ -315,7 +375,7 @@ def format_validation_error(
         elif message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
         lines.append(f"  {where}: {message}")
-    return "\n".join(lines)
+    return list(dict.fromkeys(lines))
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -354,12 +414,16 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
     """Read, interpolate and validate a config file; :class:`ConfigError` names every problem."""
     path = Path(path)
     raw = _read(path)
-    data = _interpolate(raw, "", os.environ if environ is None else environ)
+    missing: list[tuple[Loc, str]] = []
+    data = _interpolate(raw, (), os.environ if environ is None else environ, missing)
     try:
         config = Config.model_validate({**data, "base_dir": path.resolve().parent})
     except ValidationError as exc:
-        raise ConfigError(
-            f"{path} has {exc.error_count()} problem(s):\n"
-            f"{format_validation_error(exc, data, model=Config)}"
-        ) from None
-    return config
+        problems = _problems(exc, data, model=Config, missing=missing)
+    else:
+        if not missing:
+            return config
+        problems = _problems(None, data, missing=missing)  # the values left as written passed
+    # Raised outside the except clause: the validation error (and the values it holds) is not
+    # chained to the message.
+    raise ConfigError(f"{path} has {len(problems)} problem(s):\n" + "\n".join(problems))

@@ -140,6 +140,27 @@ CONFIGS: list[tuple[str, str, bytes, str]] = [
         r"export NO_SUCH_VARIABLE_ANYWHERE=",
     ),
     (
+        "missing env var in a connection",  # named by the connection's name, not its place
+        "c.toml",
+        edit('path = "leads.csv"', 'path = "${NO_SUCH_LEADS_PATH}"').encode(),
+        r"connections\[csv\]\.settings\.path: environment variable NO_SUCH_LEADS_PATH is not "
+        r"set; export NO_SUCH_LEADS_PATH=",
+    ),
+    (
+        "several missing env vars",  # every one, in the one list with the other problems
+        "c.toml",
+        edit('sandbox = "sandbox.db"', 'sandbox = "${NO_SUCH_SANDBOX}"')
+        .replace('path = "leads.csv"', 'path = "${NO_SUCH_PATH}"')
+        .replace('connector = "custom"', 'connector = "custom"\nlookbak = "5m"')
+        .encode(),
+        r"has 3 problem\(s\):\n"
+        r"  destination\.sandbox: environment variable NO_SUCH_SANDBOX is not set; "
+        r"export NO_SUCH_SANDBOX=\.\.\. before running \(or remove the reference\)\n"
+        r"  connections\[csv\]\.settings\.path: environment variable NO_SUCH_PATH is not set; "
+        r"export NO_SUCH_PATH=\.\.\. before running \(or remove the reference\)\n"
+        r"  connections\[csv\]\.lookbak: unknown key; did you mean 'lookback'\?$",
+    ),
+    (
         "duplicate connection name",
         "c.toml",
         (GOOD + GOOD[GOOD.index("[[connections]]") :]).encode(),
@@ -149,11 +170,29 @@ CONFIGS: list[tuple[str, str, bytes, str]] = [
         "bad connection name",
         "c.toml",
         edit('name = "csv"', 'name = "my leads!"').encode(),
-        r"connections\[my leads!\]\.name: String should match pattern",
+        r"connections\[0\]\.name: 'my leads!' is not a valid connection name; use up to 64 "
+        r"letters, digits, '_', '\.' and '-', starting with a letter or digit$",
+    ),
+    (
+        "two bad connection names",  # each reported once, at its own key
+        "c.toml",
+        (GOOD + GOOD[GOOD.index("[[connections]]") :])
+        .replace('name = "csv"', 'name = "my leads!"')
+        .encode(),
+        r"has 2 problem\(s\):\n  connections\[0\]\.name: 'my leads!' is not a valid connection "
+        r"name; [^\n]*\n  connections\[1\]\.name: 'my leads!' is not a valid connection name; "
+        r"[^\n]*$",
     ),
 ]
 #: Kinds that are checked again through the command line, in a real process.
-THROUGH_CLI = {"not TOML", "unknown key", "missing env var", "duplicate connection name"}
+THROUGH_CLI = {
+    "not TOML",
+    "unknown key",
+    "missing env var",
+    "several missing env vars",
+    "duplicate connection name",
+    "two bad connection names",
+}
 
 
 @pytest.mark.parametrize(
