@@ -35,7 +35,7 @@ log = logging.getLogger("naturalead_sync")
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 
@@ -176,7 +176,12 @@ def run_command(
 @pass_context
 def check_command(obj: _Context, names: tuple[str, ...], no_destination: bool) -> None:
     """Check the config, each connector's credentials, and the API key and its scopes."""
-    results = check_all(obj.runtime(), list(names) or None, destination=not no_destination)
+    runtime = obj.runtime()
+    try:  # an unknown connector or bad settings is a config error, as for `run`
+        runtime.validate(list(names) or None)
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    results = check_all(runtime, list(names) or None, destination=not no_destination)
     for result in results:
         mark = (
             "[yellow]warn[/]"
@@ -209,51 +214,77 @@ def state_group() -> None:
 
 
 @state_group.command("show")
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
 @pass_context
-def state_show(obj: _Context) -> None:
+def state_show(obj: _Context, as_json: bool) -> None:
     """Cursors, lead counts and the latest runs of each connection."""
     runtime = obj.runtime()
     try:
         with runtime.state(lock=False) as store:
-            rows = []
-            for name in sorted({*store.connections(), *(c.name for c in obj.config.connections)}):
+            names = sorted({*store.connections(), *(c.name for c in obj.config.connections)})
+            connections: list[dict[str, Any]] = []
+            for name in names:
                 changed, deleted = (
                     store.get_cursor(name, "changed"),
                     store.get_cursor(name, "deleted"),
                 )
                 counts = store.counts(name)
-                rows.append(
-                    [
-                        name,
-                        changed.isoformat() if changed else "-",
-                        deleted.isoformat() if deleted else "-",
-                        f"{counts['accepted']:,}",
-                        f"{counts['rejected']:,}",
-                        f"{counts['deleted']:,}",
+                connections.append(
+                    {
+                        "connection": name,
+                        "cursor": changed.isoformat() if changed else None,
+                        "delete_cursor": deleted.isoformat() if deleted else None,
+                        "synced": counts["accepted"],
+                        "failed": counts["rejected"],
+                        "deleted": counts["deleted"],
+                    }
+                )
+            if as_json:
+                for entry in connections:
+                    entry["runs"] = [
+                        {key: value for key, value in run.items() if key != "connection"}
+                        for run in store.runs(str(entry["connection"]))
                     ]
-                )
-            stdout.print(
-                table(
-                    f"State in {store.path}",
-                    ["connection", "cursor", "delete cursor", "synced", "failed", "deleted"],
-                    rows,
-                )
-            )
-            runs = [
-                [
-                    str(r["id"]),
-                    r["connection"],
-                    r["started_at"],
-                    r["finished_at"] or "-",
-                    r["status"],
-                ]
-                for r in store.runs()
-            ]
-            stdout.print(
-                table("Latest runs", ["id", "connection", "started", "finished", "status"], runs)
-            )
+                document = {"state": str(store.path), "connections": connections}
+                click.echo(json.dumps(document, indent=2))
+                return
+            runs = store.runs()
+            path = store.path
     except StateError as exc:
         _fail(str(exc), EXIT_FAILED)
+    rows = [
+        [
+            str(c["connection"]),
+            str(c["cursor"] or "-"),
+            str(c["delete_cursor"] or "-"),
+            f"{c['synced']:,}",
+            f"{c['failed']:,}",
+            f"{c['deleted']:,}",
+        ]
+        for c in connections
+    ]
+    stdout.print(
+        table(
+            f"State in {path}",
+            ["connection", "cursor", "delete cursor", "synced", "failed", "deleted"],
+            rows,
+        )
+    )
+    latest = [
+        [str(r["id"]), r["connection"], r["started_at"], r["finished_at"] or "-", r["status"]]
+        for r in runs
+    ]
+    stdout.print(
+        table("Latest runs", ["id", "connection", "started", "finished", "status"], latest)
+    )
+
+
+def _known_or_exit(runtime: Runtime, name: str, in_state: list[str]) -> None:
+    """Exit 2 unless ``name`` is a connection of the config or of the state (as ``run -n``)."""
+    try:
+        runtime.require_known([name], also_known=in_state)
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_USAGE)
 
 
 @state_group.command("reset")
@@ -262,6 +293,13 @@ def state_show(obj: _Context) -> None:
 @pass_context
 def state_reset(obj: _Context, connection: str, yes: bool) -> None:
     """Forget a connection's cursors, ledger and runs (the next run starts afresh)."""
+    runtime = obj.runtime()
+    try:
+        with runtime.state(lock=False) as store:
+            in_state = store.connections()
+    except StateError as exc:
+        _fail(str(exc), EXIT_FAILED)
+    _known_or_exit(runtime, connection, in_state)
     if not yes:
         click.confirm(
             f"Forget all state of {connection!r}? Its next run re-reads the whole "
@@ -269,7 +307,7 @@ def state_reset(obj: _Context, connection: str, yes: bool) -> None:
             abort=True,
         )
     try:
-        with obj.runtime().state() as store:
+        with runtime.state() as store:
             store.reset(connection)
     except StateError as exc:
         _fail(str(exc), EXIT_FAILED)
@@ -278,27 +316,29 @@ def state_reset(obj: _Context, connection: str, yes: bool) -> None:
 
 @cli.command("failed")
 @click.option("-n", "--connection", default=None, help="Only this connection.")
-@click.option("--json", "as_json", is_flag=True, help="As JSON lines.")
+@click.option("--json", "as_json", is_flag=True, help="As a JSON array.")
 @pass_context
 def failed_command(obj: _Context, connection: str | None, as_json: bool) -> None:
     """List rejected leads with their errors (they are retried when they change)."""
+    runtime = obj.runtime()
     try:
-        with obj.runtime().state(lock=False) as store:
+        with runtime.state(lock=False) as store:
+            if connection is not None:
+                _known_or_exit(runtime, connection, store.connections())
             failed = list(store.failed(connection))
     except StateError as exc:
         _fail(str(exc), EXIT_FAILED)
     if as_json:
-        for name, entry in failed:
-            click.echo(
-                json.dumps(
-                    {
-                        "connection": name,
-                        "lead_id": entry.lead_id,
-                        "error": entry.error,
-                        "attempts": entry.attempts,
-                    }
-                )
-            )
+        entries = [
+            {
+                "connection": name,
+                "lead_id": entry.lead_id,
+                "error": entry.error,
+                "attempts": entry.attempts,
+            }
+            for name, entry in failed
+        ]
+        click.echo(json.dumps(entries, indent=2, ensure_ascii=False))
         return
     rows = [[name, e.lead_id, str(e.attempts), e.error or ""] for name, e in failed]
     stdout.print(
@@ -330,15 +370,19 @@ def init_command(path: Path, force: bool) -> None:
 @click.option("--title", help='The CRM\'s display name (default: from NAME, e.g. "Zoho Crm").')
 def new_connector_command(name: str, parent: Path, title: str | None) -> None:
     """Write an installable connector package for NAME, tests included."""
-    from .scaffold import new_connector
+    from .scaffold import install_steps, new_connector
 
     try:
         target = new_connector(name, parent, title)
     except ConfigError as exc:
         _fail(str(exc), EXIT_USAGE)
+    steps = "\n".join(f"  {step}" for step in install_steps(target))
     stdout.print(
-        f"wrote {target}\nnext: cd {target} && python -m pip install -e '.[test]' && pytest",
+        f"wrote {target}\nnext, install it with its tests in a virtual environment of its own "
+        f"and run them:\n{steps}",
         markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -424,9 +468,17 @@ def sandbox_serve(
     with serve(sandbox, host, port) as server, contextlib.suppress(KeyboardInterrupt):
         stdout.print(
             f"sandbox at {server.url} (database {path})\n"
-            f"its built-in test key (not a secret): {DEFAULT_KEY}\nCtrl-C stops it",
+            "to sync into it, put these two lines in the config's [destination] "
+            "(instead of sandbox = ...):\n"
+            f'url = "{server.url}"\n'
+            'api_key = "${NATURALEAD_API_KEY}"\n'
+            "and run this in the shell that runs naturalead-sync (its built-in test key, "
+            "not a secret):\n"
+            f"export NATURALEAD_API_KEY={DEFAULT_KEY}\n"
+            "Ctrl-C stops it",
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
         server.wait()
 

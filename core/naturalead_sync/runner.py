@@ -9,9 +9,10 @@ The library entry point (what the CLI, a scheduler or a task queue calls)::
 
 from __future__ import annotations
 
+import difflib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -76,10 +77,15 @@ def connector_settings(
     info = connectors.get(connection.connector)
     if info is None:
         known = ", ".join(connectors) or "none"
+        close = difflib.get_close_matches(connection.connector, list(connectors), n=1)
+        fix = (
+            f"did you mean {close[0]!r}?"
+            if close
+            else f"install it, e.g. pip install naturalead-sync-{connection.connector}"
+        )
         raise ConfigError(
             f"connections[{connection.name}].connector: no connector named "
-            f"{connection.connector!r} is installed (installed: {known}); install it, e.g. "
-            f"pip install naturalead-sync-{connection.connector}"
+            f"{connection.connector!r} is installed (installed: {known}); {fix}"
         )
     try:
         return info, info.cls.Settings.model_validate(connection.settings)
@@ -137,11 +143,33 @@ class Runtime:
         """Installed connectors by name."""
         return get_connectors(self.pm)
 
+    def require_known(self, names: Iterable[str], also_known: Iterable[str] = ()) -> None:
+        """A :class:`ConfigError` for the first of ``names`` that is neither a connection of
+        the config nor one of ``also_known`` (e.g. the connections the state knows of)."""
+        known = {c.name for c in self.config.connections} | set(also_known)
+        for name in names:
+            if name not in known:
+                listed = ", ".join(sorted(known)) or "(none)"
+                raise ConfigError(f"unknown connection {name!r}; known: {listed}")
+
     def select(self, names: list[str] | None) -> list[ConnectionConfig]:
         """The enabled connections, or the named ones (enabled or not)."""
         if names:
+            self.require_known(names)
             return [self.config.connection(name) for name in names]
         return [c for c in self.config.connections if c.enabled]
+
+    def validate(
+        self, names: list[str] | None
+    ) -> tuple[list[ConnectionConfig], dict[str, ConnectorInfo]]:
+        """The selected connections and the installed connectors, once each selected
+        connection's connector is installed and its settings are valid (else a
+        :class:`ConfigError`, before anything is sent or checked)."""
+        connections = self.select(names)
+        connectors = self.connectors
+        for connection in connections:
+            connector_settings(connection, connectors)
+        return connections, connectors
 
     @contextmanager
     def state(self, *, lock: bool = True) -> Iterator[StateStore]:
@@ -242,12 +270,10 @@ def run(
     connections after it are not started.
     """
     options = options or RunOptions()
-    connections = runtime.select(names)
+    # every connector and settings error before anything is sent
+    connections, connectors = runtime.validate(names)
     if not connections:
         raise ConfigError("the config has no enabled connection; add a [[connections]] table")
-    connectors = runtime.connectors
-    for connection in connections:  # every settings error before anything is sent
-        connector_settings(connection, connectors)
     result = RunReport()
     client = None if options.dry_run else runtime.client_factory(runtime.config)
     try:

@@ -65,7 +65,7 @@ def test_run_report_and_exit_codes(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stdout + again.stderr
 
     failed = cli("failed", "--json", cwd=tmp_path)
-    assert json.loads(failed.stdout.splitlines()[0])["lead_id"] == "2"
+    assert json.loads(failed.stdout)[0]["lead_id"] == "2"
 
     shown = cli("sandbox", "leads", "--json", cwd=tmp_path)
     assert len(json.loads(shown.stdout)) == 4
@@ -180,8 +180,9 @@ def test_check_warns_when_connections_share_an_account_without_prefix(tmp_path: 
 
 
 @contextlib.contextmanager
-def served(tmp_path: Path, *options: str) -> Iterator[str]:
-    """``naturalead-sync sandbox serve`` in a real process; yields its URL."""
+def served(tmp_path: Path, *options: str, printed: list[str] | None = None) -> Iterator[str]:
+    """``naturalead-sync sandbox serve`` in a real process; yields its URL (and puts the
+    lines it printed on start in ``printed``)."""
     command = [
         sys.executable,
         "-m",
@@ -197,8 +198,14 @@ def served(tmp_path: Path, *options: str) -> Iterator[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # It prints the sandbox's built-in key: its own, as an emulator prints its tokens.
     with spawn(command, issuer="naturalead_sync.sandbox", cwd=tmp_path, env=env) as process:
-        url = process.readline().split()[2]
+        lines = [process.readline()]
+        url = lines[0].split()[2]
         assert url.startswith("http://127.0.0.1:")
+        while not lines[-1].startswith("Ctrl-C"):
+            lines.append(process.readline())
+            assert lines[-1], f"sandbox serve stopped printing: {lines}"
+        if printed is not None:
+            printed.extend(line.rstrip("\n") for line in lines)
         yield url
 
 
@@ -363,3 +370,115 @@ def test_check_reports_an_unusable_or_busy_state(tmp_path: Path) -> None:
     broken = cli("check", "--no-destination", cwd=tmp_path)
     assert broken.returncode == 1
     assert "FAIL  state:" in broken.stdout and "cannot be read" in broken.stdout
+
+
+def test_check_exits_2_like_run_for_an_unknown_connector_or_bad_settings(tmp_path: Path) -> None:
+    setup(tmp_path, settings='modifed_column = "updated_at"')
+    config = tmp_path / "naturalead-sync.toml"
+    typo = config.read_text()
+    cases = {
+        "typo": (typo.replace('connector = "custom"', 'connector = "custm"'), "custm"),
+        "unknown": (typo.replace('connector = "custom"', 'connector = "zqxj"'), "zqxj"),
+        "settings": (typo, None),
+    }
+    for case, (text, connector) in cases.items():
+        config.write_text(text)
+        run = cli("run", cwd=tmp_path)
+        check = cli("check", cwd=tmp_path)
+        assert (run.returncode, check.returncode) == (2, 2), (case, check.stdout, check.stderr)
+        assert check.stderr == run.stderr, case  # the same message
+        assert "ok  config" not in check.stdout, case
+        if connector == "custm":
+            assert "no connector named 'custm' is installed" in check.stderr
+            assert "did you mean 'custom'?" in check.stderr
+            assert "pip install" not in check.stderr
+        elif connector == "zqxj":
+            assert "did you mean" not in check.stderr
+            assert "pip install naturalead-sync-zqxj" in check.stderr
+        else:
+            assert "settings.modifed_column: unknown key; did you mean 'modified_column'?" in (
+                check.stderr
+            )
+
+
+def test_state_reset_and_failed_refuse_an_unknown_connection(tmp_path: Path) -> None:
+    setup(tmp_path)
+    assert cli("run", cwd=tmp_path).returncode == 0
+    for command in (("state", "reset", "nosuch", "--yes"), ("failed", "-n", "nosuch")):
+        refused = cli(*command, cwd=tmp_path)
+        assert refused.returncode == 2, (command, refused.stdout)
+        assert "unknown connection 'nosuch'; known: csv" in refused.stderr, command
+        assert "reset" not in refused.stdout and "failed lead" not in refused.stdout
+    run = cli("run", "-n", "nosuch", cwd=tmp_path)  # the same words as run's
+    assert run.returncode == 2 and "unknown connection 'nosuch'; known: csv" in run.stderr
+    # A connection only the state still knows (renamed in the config) is known to both.
+    config = tmp_path / "naturalead-sync.toml"
+    config.write_text(config.read_text().replace('name = "csv"', 'name = "crm"'))
+    refused = cli("failed", "-n", "nosuch", cwd=tmp_path)
+    assert refused.returncode == 2 and "known: crm, csv" in refused.stderr
+    assert cli("failed", "-n", "csv", cwd=tmp_path).returncode == 0
+    reset = cli("state", "reset", "csv", "--yes", cwd=tmp_path)
+    assert reset.returncode == 0 and "state of 'csv' reset" in reset.stdout
+
+
+def test_failed_json_is_one_array_and_state_show_has_json(tmp_path: Path) -> None:
+    rows = [lead_row(n) for n in range(5)]
+    rows[2]["email"] = "not-an-email"
+    setup(tmp_path, rows)
+    none = cli("failed", "--json", cwd=tmp_path)
+    assert none.returncode == 0 and json.loads(none.stdout) == []
+    assert cli("run", cwd=tmp_path).returncode == 3
+    failed = json.loads(cli("failed", "--json", cwd=tmp_path).stdout)
+    assert [(f["connection"], f["lead_id"], f["attempts"]) for f in failed] == [("csv", "2", 1)]
+    assert "not-an-email" in failed[0]["error"]
+
+    shown = cli("state", "show", "--json", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    state = json.loads(shown.stdout)
+    assert state["state"] == str(tmp_path / "state.db")
+    (conn,) = state["connections"]
+    assert conn["connection"] == "csv" and conn["cursor"] and conn["delete_cursor"]
+    assert (conn["synced"], conn["failed"], conn["deleted"]) == (4, 1, 0)
+    (latest,) = conn["runs"]
+    assert latest["status"] == "rejected" and latest["started_at"] and latest["finished_at"]
+
+
+def test_sandbox_serve_prints_what_to_paste_into_the_config(tmp_path: Path) -> None:
+    printed: list[str] = []
+    with served(tmp_path, printed=printed) as url:
+        assert f'url = "{url}"' in printed
+        assert 'api_key = "${NATURALEAD_API_KEY}"' in printed
+        (export,) = [line for line in printed if line.startswith("export ")]
+        name, _, key = export.removeprefix("export ").partition("=")
+        assert (name, key) == ("NATURALEAD_API_KEY", DEFAULT_KEY)
+        # The printed lines, pasted as they are, make a config that syncs into it.
+        pasted = "\n".join(line for line in printed if line.startswith(("url = ", "api_key = ")))
+        setup(tmp_path, destination=pasted)
+        result = cli("run", cwd=tmp_path, env={name: key})
+        assert result.returncode == 0, result.stdout + result.stderr
+    with contextlib.closing(Sandbox(tmp_path / "sb.db")) as sandbox:
+        assert len(sandbox.leads()) == 5
+
+
+def test_new_connector_prints_steps_that_work_here_and_refuses_an_installed_name(
+    tmp_path: Path,
+) -> None:
+    import naturalead_sync
+
+    core = Path(naturalead_sync.__file__).resolve().parents[1]  # this checkout's core/
+    assert (core / "pyproject.toml").is_file()
+    made = cli("new-connector", "acme", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    steps = [line.strip() for line in made.stdout.splitlines()[2:]]
+    assert steps == [
+        "cd naturalead-sync-acme",
+        "uv venv",
+        f"uv pip install --python .venv -e {core} -e '.[test]'",
+        ".venv/bin/pytest",
+    ]
+    for name in ("custom", "hubspot"):  # installed: its entry point and distribution
+        refused = cli("new-connector", name, cwd=tmp_path)
+        assert refused.returncode == 2, refused.stdout
+        assert f"{name!r} clashes with the entry point {name!r}" in refused.stderr
+        assert f"naturalead-sync-{name}" in refused.stderr
+        assert not (tmp_path / f"naturalead-sync-{name}").exists()

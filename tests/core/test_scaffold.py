@@ -81,7 +81,7 @@ def test_the_command_writes_the_package_or_says_why_not(tmp_path: Path) -> None:
 
     made = command("acme", "--title", "Acme CRM")
     assert made.returncode == 0, made.stderr
-    assert "pip install -e" in made.stdout
+    assert "uv pip install --python .venv -e " in made.stdout
     assert "Acme CRM" in (tmp_path / "naturalead-sync-acme" / "README.md").read_text()
     refused = command("Acme CRM")
     assert refused.returncode == 2
