@@ -140,6 +140,14 @@ class ConnectionSync:
         self.ready: deque[dict[str, _Pending]] = deque()
         self.queued: dict[str, datetime] = {}
         self.run_id = 0
+        #: Records the connector could not read, by lead_id: their ledger writes wait for the
+        #: next commit; each is reported once per run (a failed lead fetched again by id may
+        #: be reported by the connector a second time).
+        self.unreadable: dict[str, LedgerWrite] = {}
+        self.unreadable_reported: set[str] = set()
+        #: Failed leads this run already read and skipped as still failing: the failed leads'
+        #: second look at the end of the run leaves them out.
+        self.seen_still_failing: set[str] = set()
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -161,6 +169,9 @@ class ConnectionSync:
         log.info("%s: fetching changes in [%s, %s)", name, window.start or "beginning", end)
         try:
             for chunk in _chunks(self.connector.fetch_changed(window), _CHUNK):
+                if not self.report.records_fetched:  # the first chunk: check the mapping
+                    for problem in self.mapper.missing_fields(chunk):
+                        log.warning("connections[%s].%s", name, problem)
                 self.report.records_fetched += len(chunk)
                 for record in chunk:
                     self._track_order(record, progress)
@@ -215,9 +226,23 @@ class ConnectionSync:
     def _commit(
         self, writes: list[LedgerWrite], cursor: tuple[str, datetime | None] | None
     ) -> None:
+        if self.unreadable:
+            writes.extend(self.unreadable.values())
+            self.unreadable.clear()
         if not self.options.dry_run:
             self.state.checkpoint(self.connection.name, writes, run_id=self.run_id, cursor=cursor)
         writes.clear()
+
+    def reject_unreadable(self, native_id: str, reason: str) -> None:
+        """Reject a record the connector could not read (its ``report_bad_record`` with the
+        record's id): in the run report, once per run, and in the ledger as rejected, so that
+        ``failed`` lists it and later runs fetch it again by id until it reads."""
+        lead_id = self.prefix + native_id
+        if lead_id in self.unreadable_reported:
+            return
+        self.unreadable_reported.add(lead_id)
+        self.report.reject(lead_id, reason, "source")
+        self.unreadable[lead_id] = LedgerWrite(lead_id, native_id, "rejected", error=reason)
 
     # -- one record ---------------------------------------------------------------------------
 
@@ -329,6 +354,7 @@ class ConnectionSync:
             and not self.options.retry_failed
         ):
             self.report.skipped_still_failing += 1
+            self.seen_still_failing.add(entry.lead_id)
             return True
         return False
 
@@ -421,6 +447,8 @@ class ConnectionSync:
             failed = [e.native_id for _, e in self.state.failed(self.connection.name)]
         else:
             failed = self.state.failed_before(self.connection.name, self.run_id)
+        seen = self.seen_still_failing
+        failed = [native for native in failed if self.prefix + native not in seen]
         writes: list[LedgerWrite] = []
         for start in range(0, len(failed), self.batch_size):
             records = list(self.connector.fetch_by_ids(failed[start : start + self.batch_size]))

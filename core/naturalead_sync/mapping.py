@@ -11,8 +11,9 @@ An expression is one of:
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -25,15 +26,27 @@ Expression = Callable[[Mapping[str, Any]], str]
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
 
-def _lookup(fields: Mapping[str, Any], path: str) -> Any:
+_ABSENT = object()
+
+
+def _lookup(fields: Mapping[str, Any], path: str, absent: Any = None) -> Any:
+    """The value at ``path`` (a key, or a dotted path into nested objects), or ``absent``."""
     if path in fields:
         return fields[path]
     node: Any = fields
     for part in path.split("."):
         if not isinstance(node, Mapping) or part not in node:
-            return None
+            return absent
         node = node[part]
     return node
+
+
+def _paths(expression: str) -> list[str]:
+    """The field paths ``expression`` reads (none for a constant)."""
+    if expression.startswith("="):
+        return []
+    parts = _PLACEHOLDER.split(expression)
+    return [expression] if len(parts) == 1 else parts[1::2]
 
 
 def _text(value: Any) -> str:
@@ -82,6 +95,40 @@ class Mapper:
         self.changes_nothing = not (
             self.scalars or self.custom_fields or self.tags is not None or self.prefix
         )
+        #: The field paths each override reads, by its config key (``mapping.name``...).
+        self.reads = {
+            f"mapping.{key}": paths
+            for key, expression in [
+                *((key, getattr(config, key)) for key in ("name", "phone", "email")),
+                *((f"custom_fields.{k}", v) for k, v in config.custom_fields.items()),
+                *((f"tags[{i}]", tag) for i, tag in enumerate(config.tags or ())),
+            ]
+            if expression is not None and (paths := _paths(expression))
+        }
+
+    def missing_fields(self, records: Sequence[SourceRecord]) -> list[str]:
+        """A problem for each field path an override reads that none of ``records`` holds
+        (a misspelt name, or a field the connector does not read), naming the override's
+        config key and the closest field the records have."""
+        if not records:
+            return []
+        problems = []
+        names = sorted({name for record in records for name in record.fields})
+        for key, paths in self.reads.items():
+            for path in paths:
+                if any(_lookup(r.fields, path, _ABSENT) is not _ABSENT for r in records):
+                    continue
+                close = difflib.get_close_matches(path, names, n=1)
+                hint = (
+                    f"did you mean {close[0]!r}?"
+                    if close
+                    else f"the records have {', '.join(names[:12])}{'…' if len(names) > 12 else ''}"
+                )
+                problems.append(
+                    f"{key}: field {path!r} is in none of the first {len(records)} records; "
+                    f"{hint} (a misspelt field maps to nothing)"
+                )
+        return problems
 
     def apply(self, lead: Lead, record: SourceRecord) -> Lead:
         """The lead with the overrides applied and the prefix added to ``lead_id``."""

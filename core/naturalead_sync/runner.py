@@ -200,16 +200,18 @@ def _sync_one(
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     prefix = connection.lead_id_prefix
+    sync: ConnectionSync | None = None
 
     def bad_record(where: str, reason: str, record_id: str | None) -> None:
-        if record_id is None:
+        if record_id is None:  # no lead_id: named by its place, in the report only
             report.reject(where, reason, "source")
-        else:
+        elif sync is None:  # (while the connector is being built)
             report.reject(prefix + record_id, f"{where}: {reason}", "source")
+        else:  # a failed lead until it reads
+            sync.reject_unreadable(record_id, f"{where}: {reason}")
 
     before = None if client is None else _stats(client)
     started = time.monotonic()
-    sync: ConnectionSync | None = None
     fatal = False
     try:
         connector = build_connector(runtime.config, connection, connectors, bad_record)

@@ -98,7 +98,10 @@ class LeadValidator:
                 email = normalise_email(checked.email)
             except EmailNotValidError as exc:
                 if self.invalid_email == "reject":
-                    raise RecordError(f"email {checked.email!r} is invalid: {exc}") from None
+                    raise RecordError(
+                        f"email {checked.email!r} is invalid: {str(exc).rstrip('.')}; fix it in "
+                        'the source or set invalid_email = "drop" to send the lead without it'
+                    ) from None
                 warnings.append(f"email {checked.email!r} dropped: {exc}")
                 email = None
             if email != checked.email:

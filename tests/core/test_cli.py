@@ -348,8 +348,9 @@ def test_a_state_from_schema_1_is_migrated_and_the_next_run_sends_nothing(
     assert "migrating state database" in again.stderr
     (conn,) = json.loads((tmp_path / "report.json").read_text())["connections"]
     assert (conn["records_fetched"], conn["upsert_requests"]) == (5, 0)
-    # The rejected lead: unchanged in the window, then unchanged when fetched again as failed.
-    assert (conn["skipped_unchanged"], conn["skipped_still_failing"]) == (4, 2)
+    # The rejected lead: unchanged in the window (so not fetched again as failed).
+    assert (conn["skipped_unchanged"], conn["skipped_still_failing"]) == (4, 1)
+    assert conn["failed_refetched"] == 0
     shown = cli("state", "show", cwd=tmp_path)
     assert shown.returncode == 0
     assert re.search(r"csv .*│ 4 +│ 1 +│ 0 +│", shown.stdout), shown.stdout

@@ -72,6 +72,32 @@ def test_no_overrides_keep_the_lead_and_an_empty_tag_list_clears_its_tags() -> N
     assert (cleared.name, cleared.tags) == ("default", [])
 
 
+def test_fields_no_record_holds_are_named_at_their_override() -> None:
+    records = [
+        SourceRecord("1", datetime(2026, 1, 1, tzinfo=UTC), FIELDS),
+        SourceRecord("2", datetime(2026, 1, 1, tzinfo=UTC), {**FIELDS, "extra": None}),
+    ]
+    mapper = Mapper(
+        MappingConfig(
+            name="{first} {lats}",  # a typo next to a good field
+            email="properties.email",  # a nested path that is there
+            phone="empty",  # there, though empty
+            custom_fields={"tier": "extra", "zz": "qqqq"},  # in one record of two; nowhere
+            tags=["=VIP", "{vipp}"],  # a constant reads nothing
+        )
+    )
+    assert mapper.missing_fields(records) == [
+        "mapping.name: field 'lats' is in none of the first 2 records; did you mean 'last'? "
+        "(a misspelt field maps to nothing)",
+        "mapping.custom_fields.zz: field 'qqqq' is in none of the first 2 records; the records "
+        "have empty, extra, first, last, properties, score, vip (a misspelt field maps to "
+        "nothing)",
+        "mapping.tags[1]: field 'vipp' is in none of the first 2 records; did you mean 'vip'? "
+        "(a misspelt field maps to nothing)",
+    ]
+    assert mapper.missing_fields([]) == []
+
+
 def test_empty_policy_omits_or_sends() -> None:
     lead = Lead(lead_id="1", name="A")
     assert lead.payload() == {"lead_id": "1", "name": "A"}
@@ -96,7 +122,7 @@ def test_phone_normalised_with_region_and_policies() -> None:
 
 
 def test_email_checked_and_size_limits() -> None:
-    with pytest.raises(RecordError, match="email 'a@@b' is invalid"):
+    with pytest.raises(RecordError, match=r"email 'a@@b' is invalid: .*invalid_email = \"drop\""):
         LeadValidator().check(Lead(lead_id="1", email="a@@b"))
     _, update, _ = LeadValidator(invalid_email="drop").check(Lead(lead_id="1", email="nope"))
     assert update == {"email": None}

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from naturalead_sync.config import load_config
 from naturalead_sync.engine import RunOptions
 from naturalead_sync.runner import run
 from naturalead_sync.sandbox import Faults, Sandbox
 from naturalead_sync.state import StateStore
-from support import lead_row, make_config, sandbox_runtime, stored, write_csv
+from support import config_text, lead_row, make_config, sandbox_runtime, stored, write_csv
 
 
 def fresh() -> str:
@@ -189,6 +190,39 @@ def test_whole_batch_400_is_split_to_isolate_the_bad_lead(tmp_path: Path, sandbo
     assert max(r.items for r in sandbox.request_log) == 100
 
 
+@pytest.mark.parametrize("options", [RunOptions(), RunOptions(full_refresh=True)])
+def test_a_failed_lead_read_twice_in_a_run_is_counted_once(
+    tmp_path: Path, sandbox: Sandbox, options: RunOptions
+) -> None:
+    # Modified a second ago, so the next run's window (lookback) reads them again, as does
+    # --full-refresh: the failed-lead pass at the end must not read them a second time.
+    rows = [lead_row(n, fresh()) for n in range(4)]
+    rows[1]["phone"] = "not a phone"
+    write_csv(tmp_path / "leads.csv", rows)
+    assert sync(tmp_path, sandbox).rejected == 1
+    again = sync(tmp_path, sandbox, options=options)
+    assert (again.skipped_still_failing, again.failed_refetched) == (1, 0)
+    assert again.status == "ok"
+
+
+def test_a_misspelt_mapping_field_is_named_with_the_closest_one(
+    tmp_path: Path, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_csv(tmp_path / "leads.csv", [lead_row(n) for n in range(150)])
+    text = config_text().replace("{last_name}", "{last_nam}")
+    (tmp_path / "naturalead-sync.toml").write_text(text.replace('= "company"', '= "compnay"'))
+    config = load_config(tmp_path / "naturalead-sync.toml")
+    report = run(sandbox_runtime(config, sandbox)).connections[0]
+    assert report.status == "ok", report.error  # the leads still go, without those values
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warned == [  # once, from the first 100 records, not once per chunk
+        "connections[csv].mapping.name: field 'last_nam' is in none of the first 100 records; "
+        "did you mean 'last_name'? (a misspelt field maps to nothing)",
+        "connections[csv].mapping.custom_fields.company: field 'compnay' is in none of the "
+        "first 100 records; did you mean 'company'? (a misspelt field maps to nothing)",
+    ]
+
+
 def test_csv_with_bad_rows_reports_them_and_syncs_the_rest(
     tmp_path: Path, sandbox: Sandbox
 ) -> None:
@@ -211,6 +245,33 @@ def test_csv_with_bad_rows_reports_them_and_syncs_the_rest(
     assert ("f_5", "local") in found  # a 200,000-character custom field
     assert {lead["lead_id"] for lead in sandbox.leads()} == {"f_0", "f_4", "f_6", "f_7"}
     assert stored(sandbox, "f_4")["name"] == "Zoë Ñúñez 李 Last4"
+
+
+def test_an_unreadable_record_is_a_failed_lead_until_it_reads(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    rows = [lead_row(n) for n in range(4)]
+    rows[2]["updated_at"] = "last tuesday"  # unreadable: the source reader rejects it
+    write_csv(tmp_path / "leads.csv", rows)
+    first = sync(tmp_path, sandbox)
+    assert (first.status, first.created, first.rejected) == ("rejected", 3, 1)
+
+    def failed() -> list[tuple[str, int, str]]:
+        with StateStore(tmp_path / "state.db") as state:
+            return [(e.lead_id, e.attempts, e.error or "") for _, e in state.failed()]
+
+    [(lead_id, attempts, error)] = failed()
+    assert (lead_id, attempts) == ("2", 1) and "'last tuesday'" in error
+    # Read again by id at the end of the next run (the reader rejects it once more): reported
+    # once, not once per read.
+    again = sync(tmp_path, sandbox)
+    assert (again.rejected, [r.lead_id for r in again.rejections]) == (1, ["2"])
+    assert [(lead, tries) for lead, tries, _ in failed()] == [("2", 2)]
+    rows[2]["updated_at"] = "2026-01-01T00:00:00Z"  # fixed, its time still before the cursor
+    write_csv(tmp_path / "leads.csv", rows)
+    fixed = sync(tmp_path, sandbox)
+    assert (fixed.status, fixed.failed_refetched, fixed.created) == ("ok", 1, 1), fixed.error
+    assert failed() == [] and stored(sandbox, "2")["name"] == "First2 Last2"
 
 
 def test_library_entry_point_syncs_from_a_config_file(tmp_path: Path) -> None:
