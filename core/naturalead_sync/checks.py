@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import NaturaleadSyncError, StateError, StateLocked
 from .runner import Runtime, build_connector
@@ -36,9 +38,27 @@ def _prefix_warnings(runtime: Runtime) -> list[CheckResult]:
     return []
 
 
+def _missing_state_check(path: Path) -> CheckResult:
+    """A state file that does not exist yet: whether the first run can create it (its folder,
+    or the closest one that exists, must be a writable folder). Creates nothing."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        problem = f"{folder} is not a folder"
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        problem = f"{folder} is not writable"
+    else:
+        return CheckResult("state", True, f"{path} does not exist yet; the first run creates it")
+    return CheckResult(
+        "state", False, f"{path} cannot be created: {problem}; fix it or point state.path elsewhere"
+    )
+
+
 def _state_check(runtime: Runtime) -> CheckResult:
     path = runtime.config.resolve(runtime.config.state.path)
-    existed = path.exists()
+    if not path.exists():  # check writes nothing: the first run creates the state
+        return _missing_state_check(path)
     try:
         with runtime.state(lock=True) as store:
             known = store.connections()
@@ -46,8 +66,7 @@ def _state_check(runtime: Runtime) -> CheckResult:
         return CheckResult("state", True, str(exc), warning=True)
     except StateError as exc:
         return CheckResult("state", False, str(exc))
-    what = f"{len(known)} connection(s) known" if existed else "created, empty"
-    return CheckResult("state", True, f"{path}: {what}")
+    return CheckResult("state", True, f"{path}: {len(known)} connection(s) known")
 
 
 def check_all(

@@ -20,7 +20,16 @@ from rich.markup import escape
 
 from .checks import check_all
 from .config import Config, load_config
-from .console import progress_reporter, render_report, setup_logging, stderr, stdout, table
+from .console import (
+    json_line,
+    progress_reporter,
+    render_report,
+    render_report_json,
+    setup_logging,
+    stderr,
+    stdout,
+    table,
+)
 from .engine import RunOptions
 from .errors import ConfigError, NaturaleadSyncError, StateError
 from .plugins import get_connectors, get_plugin_manager
@@ -34,15 +43,27 @@ DEFAULT_CONFIG = "naturalead-sync.toml"
 log = logging.getLogger("naturalead_sync")
 
 
+def _json_output() -> bool:
+    """Whether this command was given ``--log-format json``."""
+    ctx = click.get_current_context(silent=True)
+    obj = None if ctx is None else ctx.find_object(_Context)
+    return obj is not None and obj.log_format == "json"
+
+
 def _fail(message: str, code: int) -> NoReturn:
-    stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    """Print the error (a JSON line, as the log lines, with ``--log-format json``) and exit."""
+    if _json_output():
+        click.echo(json_line("error", log.name, message, exit_code=code), err=True)
+    else:
+        stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 
 class _Context:
-    def __init__(self, config_path: str, debug: bool) -> None:
+    def __init__(self, config_path: str, debug: bool, log_format: str = "text") -> None:
         self.config_path = config_path
         self.debug = debug
+        self.log_format = log_format
         self._config: Config | None = None
 
     @property
@@ -80,7 +101,7 @@ pass_context = click.make_pass_decorator(_Context)
     type=click.Choice(["text", "json"]),
     default="text",
     show_default=True,
-    help="Log lines as text or as JSON objects.",
+    help="Log lines, run summaries and errors as text or as JSON objects.",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
 @click.version_option(__version__, prog_name="naturalead-sync")
@@ -88,7 +109,7 @@ pass_context = click.make_pass_decorator(_Context)
 def cli(ctx: click.Context, config_path: str, verbose: int, log_format: str, debug: bool) -> None:
     """Keep Naturalead in step with your CRM: incremental, idempotent, paced lead sync."""
     setup_logging(verbose + (2 if debug else 0), log_format)
-    ctx.obj = _Context(config_path, debug)
+    ctx.obj = _Context(config_path, debug, log_format)
 
 
 @cli.command("run")
@@ -159,7 +180,10 @@ def run_command(
         if obj.debug:
             raise
         _fail(f"unexpected {type(exc).__name__}: {exc} (run with --debug for details)", EXIT_FAILED)
-    render_report(report)
+    if obj.log_format == "json":
+        render_report_json(report)
+    else:
+        render_report(report)
     if report_path is not None:
         report_path.parent.mkdir(parents=True, exist_ok=True)
         report_path.write_text(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
@@ -455,8 +479,12 @@ def sandbox_serve(
         seed=seed,
     )
     path = _sandbox_path(obj, db)
-    sandbox = Sandbox(
-        path, window_seconds=window, requests_per_window=requests_per_window, faults=faults
+    sandbox = Sandbox(  # each request logged at INFO: shown with -v
+        path,
+        window_seconds=window,
+        requests_per_window=requests_per_window,
+        faults=faults,
+        log_requests=True,
     )
     for entry in keys:
         key, _, scopes = entry.partition("=")

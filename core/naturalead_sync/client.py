@@ -235,6 +235,12 @@ class NaturaleadClient:
             if len(lead_ids) == 1:
                 result.rejected[lead_ids[0]] = answer.message
                 return result
+            log.debug(
+                "DELETE %s: resending %d lead_id(s) in halves (%s)",
+                SYNC_PATH,
+                len(lead_ids),
+                answer.message,
+            )
             middle = len(lead_ids) // 2
             for half in (lead_ids[:middle], lead_ids[middle:]):
                 part = self.delete(half)
@@ -278,6 +284,7 @@ class NaturaleadClient:
     ) -> UpsertResult:
         if len(leads) == 1:
             return UpsertResult(rejected={leads[0]["lead_id"]: message})
+        log.debug("POST %s: resending %d lead(s) in halves (%s)", SYNC_PATH, len(leads), message)
         result = UpsertResult()
         middle = len(leads) // 2
         result.merge(self.upsert(source, leads[:middle], encoded[:middle]))
@@ -321,7 +328,9 @@ class NaturaleadClient:
         failures = 0
         limited = 0
         while True:
+            waited = self.pacer.waited
             self.pacer.acquire(items)
+            waited = self.pacer.waited - waited
             sent_at = self._clock()
             if method == "POST":
                 self.stats.upsert_requests += 1
@@ -335,6 +344,8 @@ class NaturaleadClient:
                 response = None
             finally:
                 self.pacer.record(items)
+            if log.isEnabledFor(logging.DEBUG):
+                self._log_request(method, items, response, problem, sent_at, waited)
             if response is not None:
                 self._heed_rate_limit(response.headers, sent_at)
             if isinstance(problem, _Answer):
@@ -354,6 +365,13 @@ class NaturaleadClient:
                         "another process may be using the same API key. The checkpoint is "
                         "kept; run again later"
                     )
+                log.debug(
+                    "%s %s: 429 (%d in a row); sending again in %.3fs",
+                    method,
+                    SYNC_PATH,
+                    limited,
+                    wait,
+                )
                 self.pacer.defer(wait)
                 continue
             failures += 1
@@ -371,6 +389,29 @@ class NaturaleadClient:
             self.stats.retries += 1
             log.warning("%s %s: %s; retry %d in %.1fs", method, SYNC_PATH, problem, failures, delay)
             self._sleep(delay)
+
+    def _log_request(
+        self,
+        method: str,
+        items: int,
+        response: httpx.Response | None,
+        problem: _Answer | str,
+        sent_at: float,
+        waited: float,
+    ) -> None:
+        """The debug line of one request: what it carried, its answer, the pacer's wait (the
+        path only: never the key or the body)."""
+        remaining = None if response is None else response.headers.get("ratelimit-remaining")
+        log.debug(
+            "%s %s: %d item(s), %s in %.3fs after %.3fs waiting for the pacer%s",
+            method,
+            SYNC_PATH,
+            items,
+            f"failed ({problem})" if response is None else f"answered {response.status_code}",
+            self._clock() - sent_at,
+            waited,
+            "" if remaining is None else f"; RateLimit-Remaining {remaining}",
+        )
 
     def _heed_rate_limit(self, headers: httpx.Headers, sent_at: float) -> None:
         """Wait out an empty server window the pacer does not know about.
@@ -391,6 +432,11 @@ class NaturaleadClient:
             and reset
             and not self.pacer.full_since(sent_at)
         ):
+            log.debug(
+                "RateLimit-Remaining 0 though this client sent fewer requests than the limit "
+                "(another process uses the key?): sending nothing for %.3fs",
+                reset,
+            )
             self.pacer.defer(reset)
 
     def _classify(self, response: httpx.Response, scope: str) -> _Answer | str:

@@ -21,7 +21,16 @@ from rich.text import Text
 
 from .report import ConnectionReport, RunReport
 
-__all__ = ["progress_reporter", "render_report", "setup_logging", "stderr", "stdout", "table"]
+__all__ = [
+    "json_line",
+    "progress_reporter",
+    "render_report",
+    "render_report_json",
+    "setup_logging",
+    "stderr",
+    "stdout",
+    "table",
+]
 
 #: Wide enough for the run summary when output goes to a file or a pipe (rich assumes 80).
 _PIPE_WIDTH = 160
@@ -32,19 +41,32 @@ _STATUS_STYLE = {"ok": "green", "rejected": "yellow", "failed": "bold red"}
 _SHOWN_REJECTIONS = 10
 
 
+def json_line(
+    level: str, logger: str, message: str, created: float | None = None, **extra: Any
+) -> str:
+    """One JSON log line: time, level, logger, message, then ``extra`` (``--log-format json``
+    log records, and the command's ``error:`` lines with their ``exit_code``)."""
+    moment = time.time() if created is None else created
+    entry: dict[str, Any] = {
+        "time": datetime.fromtimestamp(moment, UTC).isoformat(),
+        "level": level,
+        "logger": logger,
+        "message": message,
+        **extra,
+    }
+    return json.dumps(entry, ensure_ascii=False)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message (and the exception, if any)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
+        extra: dict[str, Any] = {}
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+            extra["exception"] = self.formatException(record.exc_info)
+        return json_line(
+            record.levelname.lower(), record.name, record.getMessage(), record.created, **extra
+        )
 
 
 def setup_logging(verbosity: int, log_format: str) -> None:
@@ -92,14 +114,27 @@ def render_report(report: RunReport, console: Console = stdout) -> None:
             f"[{style}]{c.status}[/] in {c.duration_seconds:.1f}s",
             highlight=False,
         )
-        skipped = c.skipped_unchanged + c.skipped_stale + c.skipped_still_failing
+        skipped = "".join(
+            f" · {label} {_n(count)}"
+            for label, count in (
+                ("stale", c.skipped_stale),
+                ("still failing", c.skipped_still_failing),
+            )
+            if count
+        )
+        if c.cursor_before:
+            start = c.cursor_before
+        elif c.cursor_ignored:
+            start = f"{c.cursor_ignored} (ignored: --full-refresh)"
+        else:
+            start = "(start)"
         lines = [
             f"fetched {_n(c.records_fetched)} · created {_n(c.created)} · updated "
-            f"{_n(c.updated)} · unchanged {_n(skipped)} · rejected {_n(c.rejected)} · "
-            f"deleted {_n(c.deleted)}",
+            f"{_n(c.updated)} · unchanged {_n(c.skipped_unchanged)}{skipped} · rejected "
+            f"{_n(c.rejected)} · deleted {_n(c.deleted)}",
             f"requests {_n(c.upsert_requests)} upsert, {_n(c.delete_requests)} delete · "
             f"retries {_n(c.retries)} · 429s {_n(c.rate_limited)}",
-            f"cursor {c.cursor_before or '(start)'} -> {c.cursor_after or '(unchanged)'}",
+            f"cursor {start} -> {c.cursor_after or '(unchanged)'}",
         ]
         for line in lines:
             console.print(f"  {line}", highlight=False, markup=False)
@@ -123,6 +158,14 @@ def render_report(report: RunReport, console: Console = stdout) -> None:
                 "`naturalead-sync failed` lists them all",
                 highlight=False,
             )
+
+
+def render_report_json(report: RunReport) -> None:
+    """The run summary with ``--log-format json``: one JSON object per connection on stdout,
+    the fields of the ``--report`` file's connection entries."""
+    for c in report.connections:
+        sys.stdout.write(json.dumps(c.to_dict(), ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
 
 
 def _progress_line(c: ConnectionReport) -> str:

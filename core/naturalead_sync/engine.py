@@ -148,6 +148,8 @@ class ConnectionSync:
         #: Failed leads this run already read and skipped as still failing: the failed leads'
         #: second look at the end of the run leaves them out.
         self.seen_still_failing: set[str] = set()
+        #: Upsert batches sent (or, in a dry run, planned) so far, for the debug log.
+        self.batches = 0
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -159,12 +161,24 @@ class ConnectionSync:
         restored inside one window must end up live.
         """
         name = self.connection.name
-        cursor = None if self.options.full_refresh else self.state.get_cursor(name, CHANGED)
+        existing = self.state.get_cursor(name, CHANGED)
+        cursor = None if self.options.full_refresh else existing
         end = self.options.now() - self.settle
         self.run_id = 0 if self.options.dry_run else self.state.start_run(name)
+        log.debug(
+            "%s: run %s: cursor %s%s, lookback %s, settle %s",
+            name,
+            self.run_id or "(dry run)",
+            existing.isoformat() if existing else "(none)",
+            " (ignored: --full-refresh)" if self.options.full_refresh and existing else "",
+            self.lookback,
+            self.settle,
+        )
         self._sync_deletes(end)
         window = Window(None if cursor is None else cursor - self.lookback, end)
         self.report.cursor_before = cursor.isoformat() if cursor else None
+        if self.options.full_refresh and existing is not None:
+            self.report.cursor_ignored = existing.isoformat()
         progress = _Progress(start=cursor, ordered=self.connector.ordered)
         log.info("%s: fetching changes in [%s, %s)", name, window.start or "beginning", end)
         try:
@@ -231,7 +245,24 @@ class ConnectionSync:
             self.unreadable.clear()
         if not self.options.dry_run:
             self.state.checkpoint(self.connection.name, writes, run_id=self.run_id, cursor=cursor)
+            self._log_checkpoint(len(writes), cursor)
         writes.clear()
+
+    def _log_checkpoint(self, writes: int, cursor: tuple[str, datetime | None] | None) -> None:
+        """The debug line of one checkpoint: what it wrote, where the cursor went."""
+        if not log.isEnabledFor(logging.DEBUG) or (not writes and cursor is None):
+            return  # (a commit with nothing to write is not worth a line)
+        if cursor is None:
+            moved = "cursor kept"
+        else:
+            stream, value = cursor
+            which = "cursor" if stream == CHANGED else "delete cursor"
+            moved = (
+                f"{which} -> {value.isoformat()}"
+                if value is not None
+                else f"{which} cleared (the next run reads from the beginning)"
+            )
+        log.debug("%s: checkpoint: %d ledger write(s), %s", self.connection.name, writes, moved)
 
     def reject_unreadable(self, native_id: str, reason: str) -> None:
         """Reject a record the connector could not read (its ``report_bad_record`` with the
@@ -397,6 +428,7 @@ class ConnectionSync:
         return sent
 
     def _send(self, batch: dict[str, _Pending], writes: list[LedgerWrite]) -> None:
+        self.batches += 1
         if self.client is None:  # dry run: say what would happen
             for lead_id, pending in batch.items():
                 if pending.known:
@@ -404,9 +436,18 @@ class ConnectionSync:
                 else:
                     self.report.created += 1
                 self.report.plan("update" if pending.known else "create", lead_id)
+            log.debug(
+                "%s: batch %d (dry run): %d lead(s) would be sent",
+                self.connection.name,
+                self.batches,
+                len(batch),
+            )
             return
         leads = list(batch.values())
-        result: UpsertResult = self.client.upsert(
+        client = self.client
+        waited, requests = client.pacer.waited, client.stats.upsert_requests
+        created, updated = self.report.created, self.report.updated
+        result: UpsertResult = client.upsert(
             self.source, [p.payload for p in leads], [p.text for p in leads]
         )
         for lead_id in result.accepted:
@@ -438,6 +479,18 @@ class ConnectionSync:
                     self.report.updated += 1
                 else:
                     self.report.created += 1
+        log.debug(
+            "%s: batch %d: %d lead(s) in %d request(s): created %d, updated %d, rejected %d; "
+            "waited %.3fs for the pacer",
+            self.connection.name,
+            self.batches,
+            len(leads),
+            client.stats.upsert_requests - requests,
+            self.report.created - created,
+            self.report.updated - updated,
+            len(result.rejected),
+            client.pacer.waited - waited,
+        )
 
     # -- failed leads ---------------------------------------------------------------------------
 
@@ -449,6 +502,12 @@ class ConnectionSync:
             failed = self.state.failed_before(self.connection.name, self.run_id)
         seen = self.seen_still_failing
         failed = [native for native in failed if self.prefix + native not in seen]
+        if failed:
+            log.debug(
+                "%s: reading %d lead(s) rejected in earlier runs again, by id",
+                self.connection.name,
+                len(failed),
+            )
         writes: list[LedgerWrite] = []
         for start in range(0, len(failed), self.batch_size):
             records = list(self.connector.fetch_by_ids(failed[start : start + self.batch_size]))
@@ -514,9 +573,23 @@ class ConnectionSync:
                 self.report.plan("delete", lead_id)
             return
         entries = self.state.entries(name, to_delete)
-        for start in range(0, len(to_delete), self.batch_size):
+        client = self.client
+        for number, start in enumerate(range(0, len(to_delete), self.batch_size), 1):
             chunk = to_delete[start : start + self.batch_size]
-            result = self.client.delete(chunk)
+            waited, requests = client.pacer.waited, client.stats.delete_requests
+            result = client.delete(chunk)
+            log.debug(
+                "%s: delete batch %d: %d lead_id(s) in %d request(s): deleted %d, not found %d, "
+                "rejected %d; waited %.3fs for the pacer",
+                name,
+                number,
+                len(chunk),
+                client.stats.delete_requests - requests,
+                result.deleted,
+                result.not_found,
+                len(result.rejected),
+                client.pacer.waited - waited,
+            )
             self.report.deleted += result.deleted
             self.report.delete_not_found += result.not_found
             for lead_id, reason in result.rejected.items():
@@ -527,4 +600,6 @@ class ConnectionSync:
                 if lead_id not in result.rejected
             ]
             self.state.checkpoint(name, writes, run_id=self.run_id)
+            self._log_checkpoint(len(writes), None)
         self.state.checkpoint(name, [], run_id=self.run_id, cursor=(DELETED, end))
+        self._log_checkpoint(0, (DELETED, end))

@@ -51,6 +51,9 @@ class ConnectionReport:
     duration_seconds: float = 0.0
     cursor_before: str | None = None
     cursor_after: str | None = None
+    #: ``--full-refresh`` only: the cursor the run did not start from (``cursor_before`` is
+    #: None: the run read from the beginning).
+    cursor_ignored: str | None = None
     rejections: list[Rejection] = field(default_factory=list)
     rejection_reasons: Counter[str] = field(default_factory=Counter)
     #: Dry runs only: the first lead_ids that would be created, updated and deleted.

@@ -180,13 +180,21 @@ def test_check_warns_when_connections_share_an_account_without_prefix(tmp_path: 
 
 
 @contextlib.contextmanager
-def served(tmp_path: Path, *options: str, printed: list[str] | None = None) -> Iterator[str]:
-    """``naturalead-sync sandbox serve`` in a real process; yields its URL (and puts the
-    lines it printed on start in ``printed``)."""
+def served(
+    tmp_path: Path,
+    *options: str,
+    printed: list[str] | None = None,
+    verbose: bool = False,
+    logged: list[str] | None = None,
+) -> Iterator[str]:
+    """``naturalead-sync sandbox serve`` (``naturalead-sync -v sandbox serve`` with
+    ``verbose``) in a real process; yields its URL (and puts the lines it printed on start in
+    ``printed``; with ``logged``, stops it and puts its stderr lines there)."""
     command = [
         sys.executable,
         "-m",
         "naturalead_sync",
+        *(["-v"] if verbose else []),
         "sandbox",
         "serve",
         "--db",
@@ -207,6 +215,9 @@ def served(tmp_path: Path, *options: str, printed: list[str] | None = None) -> I
         if printed is not None:
             printed.extend(line.rstrip("\n") for line in lines)
         yield url
+        if logged is not None:  # each line is written before its request is answered
+            process.send_signal(signal.SIGTERM)
+            logged.extend(process.communicate(timeout=30)[1].splitlines())
 
 
 def test_sandbox_serve_answers_on_loopback(tmp_path: Path) -> None:
@@ -483,3 +494,140 @@ def test_new_connector_prints_steps_that_work_here_and_refuses_an_installed_name
         assert f"{name!r} clashes with the entry point {name!r}" in refused.stderr
         assert f"naturalead-sync-{name}" in refused.stderr
         assert not (tmp_path / f"naturalead-sync-{name}").exists()
+
+
+def test_debug_logs_say_what_each_batch_and_checkpoint_did(tmp_path: Path) -> None:
+    rows = [lead_row(n) for n in range(150)]
+    rows[7]["email"] = "not-an-email"  # refused locally: 149 sent, in two batches
+    outputs = {}
+    for flag in ("-v", "-vv"):
+        folder = tmp_path / flag
+        folder.mkdir()
+        setup(folder, rows)
+        result = cli(flag, "run", cwd=folder)
+        assert result.returncode == 3, result.stdout + result.stderr
+        outputs[flag] = result.stderr
+    debug = outputs["-vv"]
+    assert re.search(
+        r"DEBUG naturalead_sync\.engine: csv: batch 1: 100 lead\(s\) in 1 request\(s\): "
+        r"created 100, updated 0, rejected 0; waited \d+\.\d{3}s for the pacer",
+        debug,
+    ), debug
+    assert re.search(r"csv: batch 2: 49 lead\(s\) in 1 request\(s\): created 49, updated 0", debug)
+    # Each checkpoint: what it wrote and where the cursor went.
+    assert re.search(r"csv: checkpoint: \d+ ledger write\(s\), cursor -> 20\d\d-", debug), debug
+    assert re.search(r"csv: checkpoint: 0 ledger write\(s\), delete cursor -> 20\d\d-", debug)
+    # Each request: what it carried, the answer and the pacer's wait.
+    assert re.search(
+        r"DEBUG naturalead_sync\.client: POST /api/leads/sync: 100 item\(s\), answered 200 "
+        r"in \d+\.\d{3}s after \d+\.\d{3}s waiting for the pacer",
+        debug,
+    ), debug
+    assert "DEBUG" not in outputs["-v"]  # -v stays at info
+
+
+def test_json_log_format_makes_the_summary_and_the_errors_json(tmp_path: Path) -> None:
+    rows = [lead_row(n) for n in range(5)]
+    rows[2]["email"] = "not-an-email"
+    setup(tmp_path, rows)
+    done = cli("--log-format", "json", "run", "--report", "report.json", cwd=tmp_path)
+    assert done.returncode == 3, done.stdout + done.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    # One JSON object per connection on stdout: the report's connection entries.
+    assert [json.loads(line) for line in done.stdout.splitlines()] == report["connections"]
+    assert all(json.loads(line) for line in done.stderr.splitlines())  # logs are JSON too
+
+    refused = cli("--log-format", "json", "run", "-n", "nosuch", cwd=tmp_path)
+    assert refused.returncode == 2 and refused.stdout == ""
+    (error,) = [json.loads(line) for line in refused.stderr.splitlines()]
+    assert error["level"] == "error" and error["exit_code"] == 2
+    assert error["message"] == "unknown connection 'nosuch'; known: csv"
+    assert {"time", "logger"} <= set(error)  # as the JSON log lines
+
+    with remote(tmp_path):  # a connection that fails: its error is in its JSON object
+        failed = cli("--log-format", "json", "run", cwd=tmp_path, env={"NL_KEY": BAD_KEY})
+    assert failed.returncode == 1
+    (conn,) = [json.loads(line) for line in failed.stdout.splitlines()]
+    assert conn["status"] == "failed" and "401" in conn["error"]
+    assert all(json.loads(line) for line in failed.stderr.splitlines())
+
+
+def test_summary_counts_still_failing_apart_and_names_the_cursor_a_full_refresh_ignored(
+    tmp_path: Path,
+) -> None:
+    # Modified a minute ago: inside the next run's lookback, so that it reads them again.
+    recent = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    rows = [lead_row(n, recent) for n in range(5)]
+    rows[2]["email"] = "not-an-email"
+    setup(tmp_path, rows)
+    first = cli("run", "--report", "first.json", cwd=tmp_path)
+    assert first.returncode == 3, first.stderr
+    assert "still failing" not in first.stdout  # shown only when there are some
+
+    again = cli("run", "--report", "again.json", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    cursor = json.loads((tmp_path / "again.json").read_text())["connections"][0]["cursor_after"]
+    assert "fetched 5 · created 0 · updated 0 · unchanged 4 · still failing 1 · rejected 0" in (
+        again.stdout
+    )
+
+    refresh = cli("run", "--full-refresh", "--report", "refresh.json", cwd=tmp_path)
+    assert refresh.returncode == 0, refresh.stderr
+    assert f"cursor {cursor} (ignored: --full-refresh) -> " in refresh.stdout, refresh.stdout
+    (conn,) = json.loads((tmp_path / "refresh.json").read_text())["connections"]
+    assert (conn["cursor_before"], conn["cursor_ignored"]) == (None, cursor)
+
+
+def test_check_leaves_a_missing_state_uncreated(tmp_path: Path) -> None:
+    setup(tmp_path)
+    config = tmp_path / "naturalead-sync.toml"
+    config.write_text(config.read_text().replace('path = "state.db"', 'path = "st/state.db"'))
+    result = cli("check", "--no-destination", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    state = tmp_path / "st" / "state.db"
+    assert f"ok  state: {state} does not exist yet; the first run creates it" in result.stdout
+    assert not (tmp_path / "st").exists()  # nothing created: no file, no folder, no lock
+
+    (tmp_path / "blocked").write_text("a file where the state's folder should be\n")
+    config.write_text(config.read_text().replace("st/state.db", "blocked/state.db"))
+    blocked = cli("check", "--no-destination", cwd=tmp_path)
+    assert blocked.returncode == 1, blocked.stdout
+    assert f"FAIL  state: {tmp_path / 'blocked' / 'state.db'} cannot be created" in blocked.stdout
+
+    config.write_text(config.read_text().replace("blocked/state.db", "st/state.db"))
+    assert cli("run", cwd=tmp_path).returncode == 0  # the first run creates it
+    known = cli("check", "--no-destination", cwd=tmp_path)
+    assert f"ok  state: {state}: 1 connection(s) known" in known.stdout, known.stdout
+
+
+def test_sandbox_serve_logs_each_request_and_fault_with_v(tmp_path: Path) -> None:
+    key = "nl_test_" + "3" * 64
+    logged: list[str] = []
+    options = ("--key", f"{key}=leads:sync_create", "--error-rate", "0.5", "--seed", "3")
+    with served(tmp_path, *options, verbose=True, logged=logged) as url:
+        statuses = [
+            httpx.post(
+                f"{url}/api/leads/sync",
+                headers={"X-API-Key": key},
+                json={"leads": [{"lead_id": f"a{n}"}, {"lead_id": f"b{n}"}]},
+                timeout=10,
+            ).status_code
+            for n in range(6)
+        ]
+        refused = httpx.post(
+            f"{url}/api/leads/sync", headers={"X-API-Key": BAD_KEY}, json={"leads": []}, timeout=10
+        )
+        assert refused.status_code == 401
+    assert sorted(set(statuses)) == [200, 503]  # the seed gives both
+    requests = [line for line in logged if "/api/leads/sync" in line]
+    assert len(requests) == 7, logged
+    for line, status in zip(requests, [*statuses, 401], strict=True):
+        assert " INFO " in line and f"POST /api/leads/sync {status}" in line, line
+        assert ("fault: 503 (--error-rate)" in line) == (status == 503), line
+    assert "2 lead(s)" in requests[0]
+    assert key not in "\n".join(logged) and BAD_KEY not in "\n".join(logged)
+
+    quiet: list[str] = []
+    with served(tmp_path, logged=quiet) as url:  # without -v: no request lines
+        httpx.post(f"{url}/api/leads/sync", headers={"X-API-Key": BAD_KEY}, json={}, timeout=10)
+    assert not [line for line in quiet if "/api/leads/sync" in line], quiet

@@ -445,6 +445,52 @@ def test_random_faults_follow_the_seed() -> None:
     box.close()
 
 
+def test_request_log_names_each_fault_and_never_the_key(caplog: pytest.LogCaptureFixture) -> None:
+    logger = "naturalead_sync.sandbox.app"
+    body = json.dumps({"leads": [lead(1), lead(2)]}).encode()
+    headers = {"X-API-Key": DEFAULT_KEY}
+    quiet = Sandbox()  # in-process (a run's embedded destination): no request lines
+    quiet.handle("POST", SYNC, headers, body)
+    quiet.close()
+    assert not [r for r in caplog.records if r.name == logger]
+
+    box = Sandbox(faults=Faults(drop_after_commit_rate=1.0), log_requests=True)
+    box.handle("POST", SYNC, headers, body)
+    box.faults = Faults(slow_rate=1.0, slow_seconds=0.5)
+    box.handle("DELETE", SYNC, headers, json.dumps({"lead_ids": ["L1"]}).encode())
+    box.faults = Faults(rate_limit_burst_rate=1.0)
+    box.handle("POST", SYNC, headers, body)
+    box.faults = Faults()
+    box.script("500", "400")
+    box.handle("POST", SYNC, headers, body)
+    box.handle("POST", SYNC, headers, body)
+    box.handle("GET", "/api/leads?limit=1&skip=0", headers, b"")
+    box.handle("POST", SYNC, {"X-API-Key": OTHER_KEY}, body)
+    box.handle("GET", "/elsewhere", headers, b"")
+    box.close()
+    assert [(r.levelname, r.getMessage()) for r in caplog.records if r.name == logger] == [
+        (
+            "INFO",
+            "POST /api/leads/sync 200 · 2 lead(s) · fault: committed, then the connection "
+            "dropped unanswered (--drop-rate)",
+        ),
+        (
+            "INFO",
+            "DELETE /api/leads/sync 200 · 1 lead(s) · fault: committed, answered late "
+            "(--slow-rate)",
+        ),
+        (
+            "INFO",
+            "POST /api/leads/sync 429 · 2 lead(s) · fault: 429 under the limit (--burst-429-rate)",
+        ),
+        ("INFO", "POST /api/leads/sync 503 · 2 lead(s) · fault: 503 (scripted)"),
+        ("INFO", "POST /api/leads/sync 400 · 2 lead(s) · fault: whole-batch 400 (scripted)"),
+        ("INFO", "GET /api/leads 200 · 1 lead(s)"),
+        ("INFO", "POST /api/leads/sync 401 · 2 lead(s)"),
+        ("INFO", "GET /elsewhere 404"),
+    ]
+
+
 # -- persistence ------------------------------------------------------------------------------
 
 

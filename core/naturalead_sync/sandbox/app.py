@@ -21,11 +21,14 @@ the sandbox makes one documented choice:
   error (the API leaves phone collisions unspecified). Size limits are ``models.LIMITS``.
 - Faults (sync endpoints only, after auth and rate limiting): scripted actions first, then
   random ones drawn from :class:`Faults` rates.
+- With ``log_requests`` (``naturalead-sync -v sandbox serve``), each request is logged at INFO:
+  method, path (without its query), status, leads and the fault injected, never the key.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 import re
@@ -53,6 +56,15 @@ ACTIONS = frozenset({"ok", "500", "drop", "slow", "429", "400"})
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _ITEMS = {"POST": "leads", "DELETE": "lead_ids"}
 _SCOPES = {"POST": "leads:sync_create", "DELETE": "leads:sync_delete", "GET": "leads:view"}
+#: How the request log names each fault, and the ``sandbox serve`` option that injects it.
+_FAULTS: dict[str, tuple[str, str]] = {
+    "500": ("503", "--error-rate"),
+    "drop": ("committed, then the connection dropped unanswered", "--drop-rate"),
+    "slow": ("committed, answered late", "--slow-rate"),
+    "429": ("429 under the limit", "--burst-429-rate"),
+    "400": ("whole-batch 400", "scripted"),
+}
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -176,14 +188,18 @@ class Sandbox:
         window_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         faults: Faults | None = None,
+        log_requests: bool = False,
     ) -> None:
         self._lock = threading.RLock()
+        #: Log each request at INFO (see the module's docstring).
+        self.log_requests = log_requests
         self._store = Store(db_path, DEFAULT_KEY, DEFAULT_SCOPES)
         self.requests_per_window = requests_per_window
         self.window_seconds = window_seconds
         self._clock = clock
         self._windows: dict[str, deque[float]] = {}
         self._script: deque[str] = deque()
+        self._fault_scripted = False  # whether the last fault drawn was scripted (for the log)
         self.request_log: list[RequestRecord] = []
         self._faults = faults or Faults()
         self._rng = random.Random(self._faults.seed)
@@ -236,15 +252,35 @@ class Sandbox:
         method = method.upper()
         url = urlsplit(path)
         allowed = {SYNC_PATH: ("POST", "DELETE"), LEADS_PATH: ("GET",)}.get(url.path)
+        leads: int | None = None
+        fault, scripted = "ok", False
         if allowed is None:
-            return _json(404, {"error": "Not found"})
-        if method not in allowed:
-            return _json(405, {"error": "Method not allowed"}, {"Allow": ", ".join(allowed)})
-        lowered = {name.lower(): value for name, value in headers.items()}
-        with self._lock:
-            if url.path == LEADS_PATH:
-                return self._list(lowered, url.query)
-            return self._sync(method, lowered, body)
+            answer = _json(404, {"error": "Not found"})
+        elif method not in allowed:
+            answer = _json(405, {"error": "Method not allowed"}, {"Allow": ", ".join(allowed)})
+        else:
+            lowered = {name.lower(): value for name, value in headers.items()}
+            with self._lock:
+                if url.path == LEADS_PATH:
+                    answer, leads = self._list(lowered, url.query)
+                else:
+                    answer, leads, fault = self._sync(method, lowered, body)
+                    scripted = self._fault_scripted
+        if self.log_requests:
+            self._log(method, url.path, answer.status, leads, fault, scripted)
+        return answer
+
+    @staticmethod
+    def _log(
+        method: str, path: str, status: int, leads: int | None, fault: str, scripted: bool
+    ) -> None:
+        """The request log's line (at INFO): never a header, so never the key."""
+        counted = "" if leads is None else f" · {leads} lead(s)"
+        injected = ""
+        if fault != "ok":
+            label, option = _FAULTS[fault]
+            injected = f" · fault: {label} ({'scripted' if scripted else option})"
+        log.info("%s %s %d%s%s", method, path, status, counted, injected)
 
     def _key(self, headers: Mapping[str, str]) -> tuple[str, frozenset[str]] | SandboxResponse:
         """The key sent and its scopes, or the 401 answer."""
@@ -270,12 +306,13 @@ class Sandbox:
         message = f"API key does not have the required scope (requires: {scope})."
         return _json(403, {"error": "Forbidden", "message": message}, headers)
 
-    def _list(self, headers: Mapping[str, str], query: str) -> SandboxResponse:
+    def _list(self, headers: Mapping[str, str], query: str) -> tuple[SandboxResponse, int | None]:
+        """The answer, and how many leads it lists."""
         found = self._key(headers)
         if isinstance(found, HTTPAnswer):
-            return found
+            return found, None
         if _SCOPES["GET"] not in found[1]:
-            return self._forbidden(_SCOPES["GET"])
+            return self._forbidden(_SCOPES["GET"]), None
         params = parse_qs(query)
         try:
             skip = int(params.get("skip", ["0"])[-1])
@@ -283,8 +320,9 @@ class Sandbox:
         except ValueError:
             skip = limit = -1
         if skip < 0 or limit < 0:
-            return _json(400, {"error": "skip and limit must be non-negative integers"})
-        return _json(200, self._store.leads(order="id", skip=skip, limit=min(limit, MAX_ITEMS)))
+            return _json(400, {"error": "skip and limit must be non-negative integers"}), None
+        listed = self._store.leads(order="id", skip=skip, limit=min(limit, MAX_ITEMS))
+        return _json(200, listed), len(listed)
 
     # -- rate limiting --------------------------------------------------------------------
 
@@ -325,6 +363,8 @@ class Sandbox:
     # -- the sync endpoints ---------------------------------------------------------------
 
     def _fault(self) -> str:
+        """The next fault: a scripted action, else one drawn from the rates."""
+        self._fault_scripted = bool(self._script)
         if self._script:
             return self._script.popleft()
         faults, rng = self._faults, self._rng
@@ -338,7 +378,11 @@ class Sandbox:
                 return action
         return "ok"
 
-    def _sync(self, method: str, headers: Mapping[str, str], body: bytes) -> SandboxResponse:
+    def _sync(
+        self, method: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[SandboxResponse, int, str]:
+        """The answer, the leads (or lead_ids) the request carried, and the fault injected
+        (``ok``: none)."""
         now = self._clock()
         payload, parsed = _decode(body)
         listed = payload.get(_ITEMS[method]) if isinstance(payload, dict) else None
@@ -351,8 +395,8 @@ class Sandbox:
             )
         )
         if action == "slow":
-            return answer._replace(action="slow", delay=self._faults.slow_seconds)
-        return answer._replace(action=action if action == "drop" else "ok")
+            return answer._replace(action="slow", delay=self._faults.slow_seconds), items, action
+        return answer._replace(action=action if action == "drop" else "ok"), items, action
 
     def _sync_answer(
         self, method: str, headers: Mapping[str, str], payload: Any, parsed: bool, now: float
