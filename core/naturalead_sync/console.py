@@ -19,6 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from .http import RedactedUrls
 from .report import ConnectionReport, RunReport
 
 __all__ = [
@@ -85,8 +86,11 @@ def setup_logging(verbosity: int, log_format: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     progress_log.setLevel(logging.INFO)  # progress lines show at the default verbosity
+    httpx_log = logging.getLogger("httpx")
     if verbosity < 2:
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+        httpx_log.setLevel(logging.WARNING)
+    if not any(isinstance(f, RedactedUrls) for f in httpx_log.filters):
+        httpx_log.addFilter(RedactedUrls())
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str | Text]]) -> Table:

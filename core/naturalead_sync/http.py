@@ -22,7 +22,14 @@ from datetime import UTC, datetime
 
 import httpx
 
-__all__ = ["RetryPolicy", "RetryTransport", "backoff_delay", "redact_url", "retry_after"]
+__all__ = [
+    "RedactedUrls",
+    "RetryPolicy",
+    "RetryTransport",
+    "backoff_delay",
+    "redact_url",
+    "retry_after",
+]
 
 log = logging.getLogger(__name__)
 _SENSITIVE = ("token", "key", "secret", "password", "signature", "auth")
@@ -73,6 +80,19 @@ def redact_url(url: httpx.URL) -> str:
         for name, value in url.params.multi_items()
     ]
     return str(url.copy_with(params=params))
+
+
+class RedactedUrls(logging.Filter):
+    """Rewrites the URLs in httpx's own log lines (``HTTP Request: GET <url> ...``, shown with
+    ``-vv``) with :func:`redact_url`, so that no secret query parameter reaches a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the record's URL arguments; never drops a record."""
+        if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL) for a in record.args):
+            record.args = tuple(
+                redact_url(a) if isinstance(a, httpx.URL) else a for a in record.args
+            )
+        return True
 
 
 class RetryTransport(httpx.BaseTransport):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from naturalead_sync.http import (
     redact_url,
     retry_after,
 )
-from support import FakeClock
+from support import FakeClock, run_process
 
 FAST = RetryPolicy(max_attempts=4, max_elapsed=60.0, backoff_initial=0.5, backoff_max=2.0)
 
@@ -147,3 +148,24 @@ def test_redact_url_hides_secret_query_values() -> None:
         redact_url(url) == "https://x.pipedrive.com/v1/persons?api_token=REDACTED&start=0&limit=500"
     )
     assert "abc123" not in redact_url(url)
+
+
+def test_httpx_request_lines_never_show_a_secret_query_parameter() -> None:
+    # httpx logs every request's whole URL at INFO (what -vv shows); the CLI's logging setup
+    # puts RedactedUrls on httpx's logger, once however often it runs. In a process of its
+    # own: the setup replaces the root logger's handlers.
+    script = """
+import logging, httpx
+from naturalead_sync.console import setup_logging
+from naturalead_sync.http import RedactedUrls
+setup_logging(2, "json")
+setup_logging(2, "json")
+print(sum(isinstance(f, RedactedUrls) for f in logging.getLogger("httpx").filters))
+transport = httpx.MockTransport(lambda request: httpx.Response(200))
+with httpx.Client(transport=transport) as client:
+    client.get("http://crm.invalid/leads", params={"api_key": "SECRET123", "page": "2"})
+"""
+    done = run_process([sys.executable, "-c", script], check=True)
+    assert done.stdout.strip() == "1"
+    assert "HTTP Request: GET" in done.stderr and "SECRET123" not in done.stderr
+    assert "api_key=REDACTED&page=2" in done.stderr
