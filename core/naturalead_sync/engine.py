@@ -183,7 +183,12 @@ class ConnectionSync:
         log.info("%s: fetching changes in [%s, %s)", name, window.start or "beginning", end)
         try:
             for chunk in _chunks(self.connector.fetch_changed(window), _CHUNK):
-                if not self.report.records_fetched:  # the first chunk: check the mapping
+                # The first chunk checks the mapping, when it says something of the source: on
+                # a first sync, or when full (a few records of an incremental run may all
+                # leave out an optional field).
+                if not self.report.records_fetched and (
+                    window.start is None or len(chunk) == _CHUNK
+                ):
                     for problem in self.mapper.missing_fields(chunk):
                         log.warning("connections[%s].%s", name, problem)
                 self.report.records_fetched += len(chunk)
@@ -241,7 +246,8 @@ class ConnectionSync:
         self, writes: list[LedgerWrite], cursor: tuple[str, datetime | None] | None
     ) -> None:
         if self.unreadable:
-            writes.extend(self.unreadable.values())
+            # First: a version of the same lead read and accepted since wins.
+            writes[:0] = self.unreadable.values()
             self.unreadable.clear()
         if not self.options.dry_run:
             self.state.checkpoint(self.connection.name, writes, run_id=self.run_id, cursor=cursor)
@@ -544,7 +550,13 @@ class ConnectionSync:
             return
         while chunk := list(itertools.islice(synced, self.batch_size)):
             found = {record.id for record in self.connector.fetch_by_ids([n for _, n in chunk])}
-            yield from (lead_id for lead_id, native in chunk if native not in found)
+            # A record the connector reported unreadable is there, though not readable.
+            unreadable = self.unreadable_reported
+            yield from (
+                lead_id
+                for lead_id, native in chunk
+                if native not in found and lead_id not in unreadable
+            )
 
     def _guard_mass_delete(self, count: int) -> None:
         """Refuse to delete ``count`` leads when that is more than ``mass_delete_share`` of

@@ -339,7 +339,9 @@ class StateStore:
                 "error, attempts, rejected_run, updated_at) "
                 "VALUES (?, ?, ?, 'rejected', ?, ?, 1, ?, ?) "
                 "ON CONFLICT (connection, lead_id) DO UPDATE SET status='rejected', "
-                "rejected_hash=excluded.rejected_hash, error=excluded.error, "
+                # (an unreadable record has no payload: the hash of one refused before stays)
+                "rejected_hash=COALESCE(excluded.rejected_hash, ledger.rejected_hash), "
+                "error=excluded.error, "
                 "attempts=ledger.attempts + 1, rejected_run=excluded.rejected_run, "
                 "updated_at=excluded.updated_at",
                 [

@@ -75,6 +75,10 @@ def test_checkpoint_commits_ledger_and_cursor_together(tmp_path: Path) -> None:
         assert (entries["p_2"].status, entries["p_2"].attempts) == ("rejected", 2)
         assert store.failed_before("c", 8) == []
         assert store.failed_before("c", 9) == ["2"]
+        # Unreadable at the source (no payload, so no hash): the refused payload's hash stays.
+        store.checkpoint("c", [LedgerWrite("p_2", "2", "rejected", error="unreadable")], run_id=9)
+        entry = store.entries("c", ["p_2"])["p_2"]
+        assert (entry.rejected_hash, entry.error, entry.attempts) == ("h2", "unreadable", 3)
         store.reset("c")
         assert store.get_cursor("c", "changed") is None
 

@@ -3,11 +3,14 @@ sandbox through the real client and transport, the state lives in SQLite."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
+from naturalead_sync import Connector, Lead, SourceRecord, Window, hookimpl
 from naturalead_sync.config import load_config
 from naturalead_sync.engine import RunOptions
 from naturalead_sync.runner import run
@@ -221,6 +224,13 @@ def test_a_misspelt_mapping_field_is_named_with_the_closest_one(
         "connections[csv].mapping.custom_fields.company: field 'compnay' is in none of the "
         "first 100 records; did you mean 'company'? (a misspelt field maps to nothing)",
     ]
+    # An incremental run's few records say too little of the source: no warning.
+    rows = [lead_row(n) for n in range(150)]
+    rows[7] = lead_row(7, fresh())
+    write_csv(tmp_path / "leads.csv", rows)
+    caplog.clear()
+    assert run(sandbox_runtime(config, sandbox)).connections[0].records_fetched == 1
+    assert [r for r in caplog.records if r.levelname == "WARNING"] == []
 
 
 def test_csv_with_bad_rows_reports_them_and_syncs_the_rest(
@@ -262,8 +272,7 @@ def test_an_unreadable_record_is_a_failed_lead_until_it_reads(
 
     [(lead_id, attempts, error)] = failed()
     assert (lead_id, attempts) == ("2", 1) and "'last tuesday'" in error
-    # Read again by id at the end of the next run (the reader rejects it once more): reported
-    # once, not once per read.
+    # The next run reads it again (the CSV reader reads every row) and rejects it again.
     again = sync(tmp_path, sandbox)
     assert (again.rejected, [r.lead_id for r in again.rejections]) == (1, ["2"])
     assert [(lead, tries) for lead, tries, _ in failed()] == [("2", 2)]
@@ -272,6 +281,86 @@ def test_an_unreadable_record_is_a_failed_lead_until_it_reads(
     fixed = sync(tmp_path, sandbox)
     assert (fixed.status, fixed.failed_refetched, fixed.created) == ("ok", 1, 1), fixed.error
     assert failed() == [] and stored(sandbox, "2")["name"] == "First2 Last2"
+
+
+@pytest.mark.parametrize("bad_first", [False, True])
+def test_an_unreadable_row_beside_a_readable_one_of_the_same_lead_leaves_it_synced(
+    tmp_path: Path, sandbox: Sandbox, bad_first: bool
+) -> None:
+    good, bad = lead_row(2), lead_row(2, "last tuesday", email="old2@example.com")
+    rows = [lead_row(0), *([bad, good] if bad_first else [good, bad]), lead_row(3)]
+    write_csv(tmp_path / "leads.csv", rows)
+    first = sync(tmp_path, sandbox)
+    assert ([r.lead_id for r in first.rejections], first.created) == (["2"], 3)
+    with StateStore(tmp_path / "state.db") as state:  # the readable version is the ledger's
+        assert state.entries("csv", ["2"])["2"].status == "accepted"
+        assert list(state.failed()) == []
+    assert stored(sandbox, "2")["email"] == "lead2@example.com"
+    assert sync(tmp_path, sandbox).upsert_requests == 0  # and stays unchanged
+
+
+class _Unreadable(Connector):
+    """Four records modified an hour ago, every one yielded whatever the window; those in
+    ``bad`` cannot be read, by any call (as a CRM record whose modification time is garbled).
+    No complete id listing: reconciliation asks for the synced ids by ``fetch_by_ids``."""
+
+    name = "unreadable-test"
+    bad: ClassVar[set[str]] = set()
+
+    def _records(self, ids: list[str]) -> Iterator[SourceRecord]:
+        moment = datetime.now(UTC) - timedelta(hours=1)
+        for native in ids:
+            if native in self.bad:
+                self.context.report_bad_record(f"record {native}", "garbled time", native)
+            else:
+                yield SourceRecord(native, moment, {"name": f"Lead {native}"})
+
+    def fetch_changed(self, window: Window) -> Iterator[SourceRecord]:
+        return self._records(["1", "2", "3", "4"])
+
+    def fetch_by_ids(self, ids: list[str]) -> Iterator[SourceRecord]:
+        return self._records(ids)
+
+    def to_lead(self, record: SourceRecord) -> Lead:
+        return Lead(lead_id=record.id, name=record.fields["name"])
+
+
+class _UnreadablePlugin:
+    @hookimpl
+    def register_connectors(self, register: Any) -> None:
+        register(_Unreadable)
+
+
+def test_an_unreadable_record_is_never_taken_for_a_deleted_one(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    path = tmp_path / "naturalead-sync.toml"
+    path.write_text(
+        '[destination]\nsandbox = "sandbox.db"\n[state]\npath = "state.db"\n'
+        '[[connections]]\nname = "mem"\nconnector = "unreadable-test"\n'
+        'reconcile_deletes = true\nlookback = "5m"\n'
+    )
+
+    def sync_mem() -> Any:
+        runtime = sandbox_runtime(load_config(path), sandbox)
+        runtime.pm.register(_UnreadablePlugin())
+        return run(runtime).connections[0]
+
+    _Unreadable.bad = set()
+    assert sync_mem().created == 4
+    _Unreadable.bad = {"3"}  # reconciliation asks for it, then the changes read it
+    for _ in range(2):
+        report = sync_mem()
+        assert (report.deleted, report.delete_requests) == (0, 0), report
+        assert [r.lead_id for r in report.rejections] == ["3"]  # reported once a run
+        assert {lead["lead_id"] for lead in sandbox.leads()} == {"1", "2", "3", "4"}
+        with StateStore(tmp_path / "state.db") as state:
+            assert [e.lead_id for _, e in state.failed()] == ["3"]
+    _Unreadable.bad = set()
+    healed = sync_mem()
+    assert (healed.status, healed.updated, healed.upsert_requests) == ("ok", 1, 1)
+    with StateStore(tmp_path / "state.db") as state:
+        assert list(state.failed()) == []
 
 
 def test_library_entry_point_syncs_from_a_config_file(tmp_path: Path) -> None:
