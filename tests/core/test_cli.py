@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -342,15 +343,21 @@ def test_a_second_run_while_one_holds_the_state_is_refused_and_changes_nothing(
         assert len(sandbox.leads()) == 5
 
 
-def test_a_state_from_schema_1_is_migrated_and_the_next_run_sends_nothing(
-    tmp_path: Path,
-) -> None:
-    # Modified a minute ago: inside the next run's lookback, so that it reads them again and
-    # would send them again if the migration lost the ledger.
+def _recent_rows_one_rejected() -> list[dict[str, Any]]:
+    """Five leads modified a minute ago (inside the next run's lookback, so that it reads them
+    again), the third with an email that is rejected locally."""
     recent = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     rows = [lead_row(n, recent) for n in range(5)]
     rows[2]["email"] = "not-an-email"
-    setup(tmp_path, rows)
+    return rows
+
+
+def test_a_state_from_schema_1_is_migrated_and_the_next_run_sends_nothing(
+    tmp_path: Path,
+) -> None:
+    # Inside the next run's lookback, which would send them again if the migration lost the
+    # ledger.
+    setup(tmp_path, _recent_rows_one_rejected())
     assert cli("run", cwd=tmp_path).returncode == 3  # 4 synced, 1 rejected
     downgrade_state_to_schema_1(tmp_path / "state.db")
 
@@ -555,11 +562,7 @@ def test_json_log_format_makes_the_summary_and_the_errors_json(tmp_path: Path) -
 def test_summary_counts_still_failing_apart_and_names_the_cursor_a_full_refresh_ignored(
     tmp_path: Path,
 ) -> None:
-    # Modified a minute ago: inside the next run's lookback, so that it reads them again.
-    recent = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
-    rows = [lead_row(n, recent) for n in range(5)]
-    rows[2]["email"] = "not-an-email"
-    setup(tmp_path, rows)
+    setup(tmp_path, _recent_rows_one_rejected())  # read again by the next run
     first = cli("run", "--report", "first.json", cwd=tmp_path)
     assert first.returncode == 3, first.stderr
     assert "still failing" not in first.stdout  # shown only when there are some
