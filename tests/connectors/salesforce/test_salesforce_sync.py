@@ -700,14 +700,7 @@ def test_a_failed_login_is_sent_again(org: Org, flow: str, path: str, fault: str
 
 def test_every_login_flow_passes_check(org: Org) -> None:
     org.emulator.seed_leads(1)
-    private, public = rsa_key_pair()
-    (org.folder / "sf.key").write_text(private)
-    org.emulator.credentials.add_connected_app(
-        DEFAULT_CONSUMER_KEY,
-        DEFAULT_CONSUMER_SECRET,
-        jwt_public_key=public,
-        run_as=DEFAULT_USERNAME,
-    )
+    org.jwt_login()  # the connected app, its key in sf.key
     app = {"consumer_key": DEFAULT_CONSUMER_KEY}
     flows: dict[str, dict[str, Any]] = {
         "jwt": {"username": DEFAULT_USERNAME, **app, "private_key_file": "sf.key"},
